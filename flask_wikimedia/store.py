@@ -1,0 +1,292 @@
+"""Server-side login records: tokens and profile, encrypted, versioned, written by compare-and-set.
+
+The session only holds an opaque random reference; the record itself lives here under
+``<prefix>login:<ref>``. Every write after creation is a compare-and-set on a version number,
+so a request that read the record before a refresh or a logout can never write old tokens
+back or bring a deleted login back to life (DESIGN invariants 3 and 4). Refreshes are
+single-flight under a short lock, ``<prefix>lock:<ref>``.
+
+Redis trouble of any kind becomes :class:`~flask_wikimedia.errors.StoreUnavailable` (a 503),
+and anything we cannot decrypt is treated as absent: planted or corrupted values log the user
+out, nothing worse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis
+
+from .crypto import Sealer
+from .errors import StoreUnavailable
+from .user import WikimediaUser
+
+log = logging.getLogger("flask_wikimedia.store")
+
+
+@dataclass(frozen=True)
+class LoginRecord:
+    """What we keep about one login. Never rendered, logged or sent anywhere but the wiki."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: float  # epoch seconds; math.inf for tokens that never expire
+    profile: dict[str, Any]
+    profile_at: float
+    created_at: float = field(default_factory=time.time)
+
+    def __repr__(self) -> str:  # keep tokens out of tracebacks and debug logs
+        return f"LoginRecord(user={self.profile.get('username')!r}, expires_at={self.expires_at})"
+
+    def user(self) -> WikimediaUser:
+        return WikimediaUser.from_profile(self.profile)
+
+    def encode(self) -> bytes:
+        data = asdict(self)
+        if math.isinf(self.expires_at):
+            data["expires_at"] = None
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> LoginRecord:
+        data = json.loads(raw)
+        if data.get("expires_at") is None:
+            data["expires_at"] = math.inf
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A record together with the version it was read at (for compare-and-set)."""
+
+    version: int
+    record: LoginRecord
+
+
+def new_reference() -> str:
+    """An opaque, unguessable reference to a login record (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+class LoginStore(ABC):
+    """Where login records live. Two implementations: Redis, and in-process for development."""
+
+    @abstractmethod
+    def get(self, ref: str) -> Stored | None: ...
+
+    @abstractmethod
+    def create(self, ref: str, record: LoginRecord) -> Stored: ...
+
+    @abstractmethod
+    def replace(self, ref: str, version: int, record: LoginRecord) -> Stored | None:
+        """Write ``record`` only if the stored version is still ``version``; None otherwise
+        (changed by someone else, or deleted by a logout)."""
+
+    @abstractmethod
+    def delete(self, ref: str) -> None: ...
+
+    @abstractmethod
+    def claim_once(self, name: str, ttl: int) -> bool:
+        """True the first time ``name`` is claimed within ``ttl`` seconds (single-use state)."""
+
+    @abstractmethod
+    def acquire_lock(self, ref: str, ttl: float) -> str | None:
+        """A lock token if we got the lock on ``ref``, else None."""
+
+    @abstractmethod
+    def release_lock(self, ref: str, token: str) -> None: ...
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailable if the store cannot be reached."""
+
+
+_CAS = """
+if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+return 0
+"""
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisLoginStore(LoginStore):
+    """Login records in Redis, as a hash ``{v: version, d: AES-GCM(record)}`` with a TTL."""
+
+    def __init__(self, client: redis.Redis, prefix: str, sealer: Sealer, ttl: int) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.sealer = sealer
+        self.ttl_ms = int(ttl * 1000)
+        self._cas = client.register_script(_CAS)
+        self._unlock = client.register_script(_UNLOCK)
+
+    def _key(self, ref: str) -> str:
+        return f"{self.prefix}login:{ref}"
+
+    def _seal(self, key: str, version: int, record: LoginRecord) -> bytes:
+        return self.sealer.seal(record.encode(), f"{key}|{version}".encode())
+
+    def get(self, ref: str) -> Stored | None:
+        key = self._key(ref)
+        try:
+            version, sealed = self.client.hmget(key, ["v", "d"])
+        except redis.ResponseError:
+            log.warning("login record has an unexpected Redis type; treating it as absent")
+            return None
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+        if version is None or sealed is None:
+            return None
+        try:
+            number = int(version)
+        except ValueError:
+            return None
+        if isinstance(sealed, str):
+            sealed = sealed.encode()
+        plain = self.sealer.open(sealed, f"{key}|{number}".encode())
+        if plain is None:
+            log.warning("login record failed authentication; treating it as absent")
+            return None
+        try:
+            return Stored(number, LoginRecord.decode(plain))
+        except (ValueError, TypeError):
+            log.warning("login record could not be decoded; treating it as absent")
+            return None
+
+    def create(self, ref: str, record: LoginRecord) -> Stored:
+        key = self._key(ref)
+        try:
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                pipe.hset(key, mapping={"v": 1, "d": self._seal(key, 1, record)})
+                pipe.pexpire(key, self.ttl_ms)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+        return Stored(1, record)
+
+    def replace(self, ref: str, version: int, record: LoginRecord) -> Stored | None:
+        key = self._key(ref)
+        new = version + 1
+        try:
+            done = self._cas(
+                keys=[key], args=[version, new, self._seal(key, new, record), self.ttl_ms]
+            )
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+        return Stored(new, record) if done == 1 else None
+
+    def delete(self, ref: str) -> None:
+        try:
+            self.client.delete(self._key(ref))
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+    def claim_once(self, name: str, ttl: int) -> bool:
+        try:
+            return bool(self.client.set(f"{self.prefix}once:{name}", b"1", nx=True, ex=ttl))
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+    def acquire_lock(self, ref: str, ttl: float) -> str | None:
+        token = secrets.token_hex(16)
+        try:
+            got = self.client.set(f"{self.prefix}lock:{ref}", token, nx=True, px=int(ttl * 1000))
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+        return token if got else None
+
+    def release_lock(self, ref: str, token: str) -> None:
+        try:
+            self._unlock(keys=[f"{self.prefix}lock:{ref}"], args=[token])
+        except redis.RedisError:
+            log.warning("could not release a refresh lock; it will expire by itself")
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+
+class MemoryLoginStore(LoginStore):
+    """In-process records for debug and testing only (refused otherwise by ``init_app``).
+
+    Single process only: it breaks DESIGN invariant 10 by design, which is why production
+    configurations must name a Redis.
+    """
+
+    def __init__(self, ttl: int) -> None:
+        self.ttl = ttl
+        self._records: dict[str, tuple[Stored, float]] = {}
+        self._once: dict[str, float] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._mutex = threading.Lock()
+
+    def get(self, ref: str) -> Stored | None:
+        with self._mutex:
+            item = self._records.get(ref)
+            if item is None or item[1] < time.time():
+                return None
+            return item[0]
+
+    def create(self, ref: str, record: LoginRecord) -> Stored:
+        stored = Stored(1, record)
+        with self._mutex:
+            self._records[ref] = (stored, time.time() + self.ttl)
+        return stored
+
+    def replace(self, ref: str, version: int, record: LoginRecord) -> Stored | None:
+        with self._mutex:
+            item = self._records.get(ref)
+            if item is None or item[0].version != version:
+                return None
+            stored = Stored(version + 1, record)
+            self._records[ref] = (stored, time.time() + self.ttl)
+            return stored
+
+    def delete(self, ref: str) -> None:
+        with self._mutex:
+            self._records.pop(ref, None)
+
+    def claim_once(self, name: str, ttl: int) -> bool:
+        now = time.time()
+        with self._mutex:
+            for key in [k for k, exp in self._once.items() if exp < now]:
+                del self._once[key]
+            if name in self._once:
+                return False
+            self._once[name] = now + ttl
+            return True
+
+    def acquire_lock(self, ref: str, ttl: float) -> str | None:
+        now = time.time()
+        with self._mutex:
+            held = self._locks.get(ref)
+            if held is not None and held[1] > now:
+                return None
+            token = secrets.token_hex(16)
+            self._locks[ref] = (token, now + ttl)
+            return token
+
+    def release_lock(self, ref: str, token: str) -> None:
+        with self._mutex:
+            if self._locks.get(ref, ("", 0.0))[0] == token:
+                del self._locks[ref]
+
+    def ping(self) -> None:
+        return None

@@ -1,0 +1,231 @@
+"""The ``wikimedia`` blueprint: ``GET /login``, ``GET /callback``, ``POST /logout``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+
+from flask import Blueprint, current_app, redirect, request, session, url_for
+from werkzeug.wrappers import Response
+
+from . import pending, signals
+from .errors import (
+    LoginDeclined,
+    LoginFailed,
+    LoginRefused,
+    WikiBadResponse,
+    WikimediaError,
+    WikiUnavailable,
+)
+from .extension import get_state
+from .login import end_login, start_login
+from .oauth import WikiRefused, new_code_verifier
+from .outbound import WikiGarbage, WikiUnreachable
+from .redirects import safe_next
+from .user import HiddenUser, ProfileError, WikimediaUser
+
+log = logging.getLogger("flask_wikimedia.views")
+
+bp = Blueprint("wikimedia", __name__, template_folder="templates")
+
+CSRF_KEY = "_wikimedia_csrf"
+# MediaWiki answers Cancel with error=unauthorized_client and no state (protocol §4.2); a
+# standards-following server would say access_denied.
+_DECLINED = {"unauthorized_client", "access_denied"}
+
+
+def _set_pending(response: Response, items: list[pending.PendingLogin]) -> None:
+    st = get_state(current_app)
+    path = st.url_prefix or "/"
+    secure = request.is_secure or bool(current_app.config.get("SESSION_COOKIE_SECURE"))
+    if not items:
+        response.delete_cookie(pending.COOKIE_NAME, path=path, secure=secure, samesite="Lax")
+        return
+    response.set_cookie(
+        pending.COOKIE_NAME,
+        pending.write(st.pending_sealer, items),
+        max_age=pending.PENDING_TTL,
+        path=path,
+        secure=secure,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+@bp.get("/login")
+def login() -> Response:
+    """Start a login: a fresh state and PKCE verifier, then off to the wiki's consent page."""
+    st = get_state(current_app)
+    nxt = safe_next(request.args.get("next"), st.default_next())
+    items = pending.read(st.pending_sealer, request.cookies.get(pending.COOKIE_NAME))
+    entry = pending.PendingLogin(
+        state=secrets.token_urlsafe(32),
+        code_verifier=new_code_verifier(),
+        next=nxt,
+        redirect_uri=st.redirect_uri(),
+        created_at=time.time(),
+    )
+    url = st.oauth.authorization_url(
+        st.wiki_base(),
+        redirect_uri=entry.redirect_uri,
+        state=entry.state,
+        code_verifier=entry.code_verifier,
+    )
+    response = redirect(url)
+    response.headers["Cache-Control"] = "no-store"
+    _set_pending(response, [*items, entry])
+    return response
+
+
+def _fail(error: WikimediaError, reason: str, items: list[pending.PendingLogin]) -> Response:
+    """Send ``login_failed`` and render the error page, keeping the other tabs' pending logins."""
+    signals.login_failed.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        reason=reason,
+        description=error.description or "",
+    )
+    response = error.get_response()
+    assert isinstance(response, Response)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    _set_pending(response, items)
+    return response
+
+
+@bp.get("/callback")
+def callback() -> Response:
+    """Finish a login: check state, exchange the code, read the profile, store the record."""
+    st = get_state(current_app)
+    items = pending.read(st.pending_sealer, request.cookies.get(pending.COOKIE_NAME))
+    if any(len(request.args.getlist(k)) > 1 for k in ("state", "code", "error")):
+        # Parameter pollution: never guess which value was meant.
+        return _fail(
+            LoginFailed("The login link is malformed. Please start again."), "state", items
+        )
+    state = request.args.get("state", "")
+    entry = next((p for p in items if state and hmac.compare_digest(p.state, state)), None)
+    others = [p for p in items if p is not entry]
+    error = request.args.get("error")
+    if error is not None:
+        if error in _DECLINED:
+            return _fail(LoginDeclined(), "declined", others if entry else items)
+        text = request.args.get("error_description") or request.args.get("message") or error
+        return _fail(
+            LoginFailed(f"The wiki could not log you in: {text[:300]}"), "wiki_refused", others
+        )
+    if not state:
+        return _fail(
+            LoginFailed("This login link has no state. Please start the login again."),
+            "state",
+            items,
+        )
+    if entry is None:
+        return _fail(
+            LoginFailed(
+                "This login attempt is unknown or has expired (logins must finish within ten "
+                "minutes, in the browser that started them). Please start the login again."
+            ),
+            "state",
+            items,
+        )
+    code = request.args.get("code", "")
+    if not code or len(code) > 8192:
+        return _fail(LoginFailed("The wiki sent no login code. Please try again."), "code", others)
+    digest = hashlib.sha256(entry.state.encode()).hexdigest()
+    if not st.store.claim_once(f"state:{digest}", pending.PENDING_TTL):
+        return _fail(
+            LoginFailed("This login link was already used. Please start the login again."),
+            "state",
+            others,
+        )
+    try:
+        tokens = st.oauth.exchange_code(
+            st.wiki_base(),
+            code=code,
+            redirect_uri=entry.redirect_uri,
+            code_verifier=entry.code_verifier,
+        )
+        profile = st.oauth.profile(st.wiki_base(), tokens.access_token)
+        user = WikimediaUser.from_profile(profile)
+    except WikiRefused as exc:
+        log.info("code exchange refused by the wiki: %s", exc.error)
+        return _fail(
+            LoginFailed("The wiki refused this login. Please start the login again."),
+            "wiki_refused",
+            others,
+        )
+    except HiddenUser:
+        return _fail(LoginRefused("This account cannot be used to log in."), "refused", others)
+    except (WikiGarbage, ProfileError) as exc:
+        log.warning("unusable answer from the wiki during login: %s", exc)
+        return _fail(WikiBadResponse(), "wiki_bad_response", others)
+    except WikiUnreachable as exc:
+        log.warning("wiki unreachable during login: %s", exc)
+        return _fail(
+            WikiUnavailable(
+                "The wiki could not be reached in time, so the login did not finish. "
+                "Please try again in a moment."
+            ),
+            "wiki_unavailable",
+            others,
+        )
+    refusal = st.check_policies(user)
+    if refusal is not None:
+        return _fail(LoginRefused(refusal), "policy", others)
+    start_login(user, tokens)
+    signals.logged_in.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
+    # 303 to a clean URL: the code and state leave the address bar and never reach a Referer.
+    response = redirect(entry.next, 303)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    _set_pending(response, others)
+    return response
+
+
+def csrf_token() -> str:
+    """The token the logout form carries (Flask-WTF's when CSRFProtect is on the app)."""
+    if "csrf" in current_app.extensions:
+        from flask_wtf.csrf import generate_csrf
+
+        return str(generate_csrf())
+    token = session.get(CSRF_KEY)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session[CSRF_KEY] = token
+    return token
+
+
+def _csrf_ok() -> bool:
+    sent = request.form.get("csrf_token", "")
+    if "csrf" in current_app.extensions:
+        from flask_wtf.csrf import ValidationError, validate_csrf
+
+        try:
+            validate_csrf(sent)
+        except ValidationError:
+            return False
+        return True
+    expected = session.get(CSRF_KEY)
+    return isinstance(expected, str) and bool(sent) and hmac.compare_digest(expected, sent)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Log out: delete the login record and the session. CSRF-protected POST only."""
+    st = get_state(current_app)
+    if not _csrf_ok():
+        raise LoginFailed(
+            "The logout form was out of date or came from another site, so you are still "
+            "logged in. Reload the page and try again."
+        )
+    user = end_login()
+    signals.logged_out.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
+    response = redirect(safe_next(request.form.get("next"), st.default_next()), 303)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def logout_url() -> str:
+    return url_for("wikimedia.logout")

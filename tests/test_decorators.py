@@ -1,0 +1,85 @@
+"""login_required and requires_*: allowed, refused, logged out (browser GET, POST, JSON)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from apps import make_app
+
+from flask_wikimedia.devwiki import DevWiki
+from flask_wikimedia.testing import login
+
+
+@pytest.fixture
+def app(devwiki: DevWiki, redis_client: redis.Redis):
+    return make_app(devwiki, redis_client)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.mark.parametrize("path", ["/private", "/async", "/edit", "/sysop", "/grant"])
+def test_logged_out_browser_get_is_redirected_to_login_with_next(client, path):
+    response = client.get(path + "?x=1", headers={"Accept": "text/html"})
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/auth/login?next=")
+    assert f"next={path}?x%3D1" in response.headers["Location"]
+
+
+def test_logged_out_post_gets_401(client):
+    response = client.post("/private")
+    assert response.status_code == 401
+
+
+def test_logged_out_json_client_gets_401_json(client):
+    response = client.get("/api/whoami", headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert response.json["error"] == "login_required"
+
+
+@pytest.mark.parametrize(
+    ("user", "path", "status", "text"),
+    [
+        ("Alice", "/private", 200, "private page of Alice"),
+        ("Alice", "/async", 200, "async Alice"),
+        ("Alice", "/edit", 200, "can edit"),
+        ("Alice", "/block", 403, "block, delete"),
+        ("Alice", "/sysop", 403, "sysop"),
+        ("Alice", "/grant", 200, "has editpage"),
+        ("Alice", "/nogrant", 403, "createaccount"),
+        ("Sysop", "/block", 200, "can block"),
+        ("Sysop", "/sysop", 200, "sysop only"),
+        ("Blocked", "/edit", 403, "blocked"),
+        ("Blocked", "/private", 200, "private page of Blocked"),
+    ],
+)
+def test_decorators_allow_and_refuse(client, devwiki, user, path, status, text):
+    login(client, devwiki, user)
+    response = client.get(path)
+    assert response.status_code == status
+    assert text in response.text
+
+
+def test_forbidden_json_names_what_is_missing(client, devwiki):
+    login(client, devwiki, "Alice")
+    response = client.get("/block", headers={"Accept": "application/json"})
+    assert response.status_code == 403
+    assert response.json["error"] == "forbidden"
+    assert "block, delete" in response.json["message"]
+
+
+def test_unauthorized_handler_replaces_the_default(devwiki, redis_client):
+    app = make_app(devwiki, redis_client)
+    app.extensions["wikimedia"].ext.unauthorized_handler(lambda: ("please log in", 418))
+    response = app.test_client().get("/private")
+    assert response.status_code == 418
+    assert response.text == "please log in"
+
+
+def test_decorator_without_names_is_a_type_error():
+    from flask_wikimedia import requires_right
+
+    with pytest.raises(TypeError):
+        requires_right()
