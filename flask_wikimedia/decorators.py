@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from flask import current_app, redirect, request, url_for
 from werkzeug.wrappers import Response
@@ -87,24 +87,23 @@ def requires_right(
 
 def requires_group(*groups: str, fresh: bool = False) -> Callable[[F], F]:
     """The user must be in every one of ``groups`` (effective groups, e.g. ``sysop``)."""
-    _require_names(groups, "requires_group")
-
-    def check(user: WikimediaUser) -> None:
-        missing = set(groups) - user.groups
-        if missing:
-            raise MissingPermissions(groups=missing)
-
-    return _guard(check, fresh)
+    return _requires_all("groups", groups, "requires_group", fresh)
 
 
 def requires_grant(*grants: str, fresh: bool = False) -> Callable[[F], F]:
     """The user must have granted this tool every one of ``grants`` (e.g. ``editpage``)."""
-    _require_names(grants, "requires_grant")
+    return _requires_all("grants", grants, "requires_grant", fresh)
+
+
+def _requires_all(
+    field: Literal["groups", "grants"], names: tuple[str, ...], decorator: str, fresh: bool
+) -> Callable[[F], F]:
+    _require_names(names, decorator)
 
     def check(user: WikimediaUser) -> None:
-        missing = set(grants) - user.grants
+        missing = set(names) - getattr(user, field)
         if missing:
-            raise MissingPermissions(grants=missing)
+            raise MissingPermissions(**{field: missing})
 
     return _guard(check, fresh)
 
