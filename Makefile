@@ -19,7 +19,7 @@ system-deps:
 	@sh scripts/system-deps.sh
 
 run: $(VENV)/.installed
-	$(VENV)/bin/flask --app app --debug run --port $(PORT)
+	$(VENV)/bin/flask --app app run --debug --port $(PORT)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -142,10 +142,10 @@ def _redis_client(value: object) -> redis.Redis | None:
     if isinstance(value, redis.Redis):
         return value
     if isinstance(value, str):
-        # Short timeouts: Redis trouble must be a fast 503, never a hang (invariant 7).
-        return redis.Redis.from_url(
-            value, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=30
-        )
+        from .sessions import connect_redis
+
+        # Short timeouts, no retry storms: Redis trouble must be a fast 503 (invariant 7).
+        return connect_redis(value)
     raise ConfigurationError("WIKIMEDIA_REDIS must be a redis.Redis client or a redis:// URL")
 
 

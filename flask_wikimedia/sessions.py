@@ -36,7 +36,7 @@ from typing import Any
 
 import msgspec
 import redis
-from flask import Flask, Request, has_request_context, request, session
+from flask import Flask, Request, has_request_context, request
 from flask_session.redis import RedisSession, RedisSessionInterface
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -54,6 +54,9 @@ MAX_SESSION_BYTES = 64 * 1024
 #: Session ids we mint are ``secrets.token_urlsafe(32)``; a cookie that does not look like one is
 #: ignored, so a client cannot make us read arbitrary Redis keys.
 _SID = re.compile(r"[A-Za-z0-9_-]{16,128}")
+#: Set in the WSGI environ when the session could not be opened (the hook reads it there:
+#: touching ``flask.session`` would mark the session as used).
+_UNAVAILABLE = "flask_wikimedia.session_store_unavailable"
 _Data = dict[str, Any]
 _decoder = msgspec.msgpack.Decoder(_Data)
 _encoder = msgspec.msgpack.Encoder()
@@ -197,6 +200,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             data = self._retrieve_session_data(store_id)
         except redis.RedisError as exc:
             log.warning("session store unavailable while opening a session: %r", exc)
+            request.environ[_UNAVAILABLE] = True
             return self._new_session(store_unavailable=True)
         if data is None:
             # Unknown, expired or unreadable: a fresh id, never the one the client chose.
@@ -217,6 +221,8 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
         if not isinstance(session, SafeRedisSession) or session.store_unavailable:
             return  # nothing was read, so nothing may be written over what Redis holds
+        if not (session.accessed or session.modified):
+            return  # health checks, static files: no Redis write, no cookie
         name = self.get_cookie_name(app)
         cookie_flags: dict[str, Any] = {
             "domain": self.get_cookie_domain(app),
@@ -315,7 +321,7 @@ def use_redis_sessions(
     exempt = frozenset(exempt_endpoints)
 
     def refuse_without_store() -> None:
-        if getattr(session, "store_unavailable", False) and request.endpoint not in exempt:
+        if request.environ.get(_UNAVAILABLE) and request.endpoint not in exempt:
             raise StoreUnavailable()
 
     # First in line, so that no other hook (CSRF checks, login loading) sees the empty session.

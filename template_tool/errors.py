@@ -1,0 +1,69 @@
+"""Error pages in the tool's look: 400, 403, 404, 405, 500, 503, and the extension's errors.
+
+Error pages never show who is logged in (see ``error.html``): finding that out may need Redis or
+the wiki, which may be exactly what just failed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, jsonify, render_template
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
+
+from flask_wikimedia.errors import (
+    StoreUnavailable,
+    WikiBadResponse,
+    WikimediaError,
+    WikiUnavailable,
+    wants_json,
+)
+from flask_wikimedia.outbound import WikiGarbage, WikiUnreachable
+
+log = logging.getLogger("template_tool")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(redis.RedisError, redis_error)
+    # API sessions (flask_wikimedia.api) let these through from views: a wiki that does not
+    # answer is a 503, one that answers nonsense a 502, as for the login itself.
+    app.register_error_handler(WikiUnreachable, lambda error: http_error(WikiUnavailable()))
+    app.register_error_handler(WikiGarbage, lambda error: http_error(WikiBadResponse()))
+    app.register_error_handler(InternalServerError, internal_error)
+
+
+def http_error(error: HTTPException) -> Response:
+    if isinstance(error, WikimediaError):
+        # The extension's errors render templates/wikimedia/error.html (ours, below) or JSON.
+        response = error.get_response()
+        assert isinstance(response, Response)
+        return response
+    code = error.code or 500
+    if wants_json():
+        response = jsonify(error=error.name, status=code, message=error.description)
+    else:
+        response = Response(render_template("error.html", error=error), mimetype="text/html")
+    response.status_code = code
+    for key, value in error.get_headers():  # Allow (405), Retry-After (503), ...
+        if key.lower() != "content-type":
+            response.headers[key] = value
+    return response
+
+
+def redis_error(error: redis.RedisError) -> Response:
+    """A Redis error that escaped the session and login stores: still a 503, not a traceback."""
+    log.warning("Redis error in a view: %r", error)
+    return http_error(StoreUnavailable())
+
+
+def internal_error(error: InternalServerError) -> Response:
+    original = error.original_exception
+    if isinstance(original, redis.RedisError):
+        return redis_error(original)
+    if isinstance(original, HTTPException):
+        return http_error(original)
+    # Flask already logged the traceback; the page says nothing about it.
+    return http_error(InternalServerError())

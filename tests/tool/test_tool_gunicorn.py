@@ -1,0 +1,194 @@
+"""app.py under gunicorn with two worker processes and a Toolforge-like environment.
+
+Over plain http on 127.0.0.1 (FLASK_SESSION_COOKIE_SECURE=false, the documented switch for a
+local imitation of Toolforge). A login made in one worker process must be visible in the other
+even after the first one is gone: nothing about a login lives in a process (DESIGN invariant 10).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+from toolkit import free_port, http_login, register_tool, scrubbed_environ, toolforge_environ
+
+from flask_wikimedia.devwiki import DevWiki
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tool_environ(wiki: DevWiki, redis_url: str, port: int) -> dict[str, str]:
+    assert wiki.base_url is not None
+    env = scrubbed_environ()
+    env.update(toolforge_environ(wiki.base_url, redis_url))
+    env["FLASK_WIKIMEDIA_REDIRECT_URI"] = f"http://127.0.0.1:{port}/auth/callback"
+    env["FLASK_SESSION_COOKIE_SECURE"] = "false"
+    return env
+
+
+def gunicorn(port: int, env: dict[str, str], access_log: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--graceful-timeout",
+            "3",
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            '%(p)s "%(r)s" %(s)s',
+            "app:app",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@contextmanager
+def running(port: int, env: dict[str, str], access_log: Path) -> Iterator[str]:
+    process = gunicorn(port, env, access_log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read() if process.stdout else ""
+                pytest.fail(f"gunicorn exited with {process.returncode}:\n{output}")
+            try:
+                if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:  # not listening yet, or workers still booting
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("gunicorn did not answer /healthz within 30 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def served_by(access_log: Path, request_line: str) -> list[int]:
+    """Worker pids that served requests starting with ``request_line`` (from the access log)."""
+    pids = []
+    for line in access_log.read_text().splitlines():
+        pid, rest = line.split(" ", 1)
+        if rest.startswith(f'"{request_line}'):
+            pids.append(int(pid.strip("<>")))
+    return pids
+
+
+def wait_for_log(access_log: Path, request_line: str) -> list[int]:
+    deadline = time.monotonic() + 5
+    while not (pids := served_by(access_log, request_line)):
+        if time.monotonic() > deadline:
+            pytest.fail(f"no access-log line for {request_line}")
+        time.sleep(0.05)
+    return pids
+
+
+def test_login_is_shared_between_worker_processes(devwiki, redis_server, redis_client, tmp_path):
+    port = free_port()
+    register_tool(devwiki, f"http://127.0.0.1:{port}/auth/callback")
+    log = tmp_path / "access.log"
+    with running(port, tool_environ(devwiki, redis_server.url, port), log) as base:
+        assert requests.get(base + "/healthz", timeout=5).text == "ok\n"
+        http = http_login(base, devwiki, "Alice")
+        (login_worker,) = wait_for_log(log, "GET /auth/callback")
+
+        # The worker that handled the login goes away; gunicorn starts a fresh process.
+        os.kill(login_worker, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                os.kill(login_worker, 0)
+            except ProcessLookupError:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail("the worker did not exit")
+            time.sleep(0.05)
+
+        for _ in range(6):
+            page = http.get(base + "/profile", allow_redirects=False, timeout=10)
+            assert page.status_code == 200
+            assert "Profile of <bdi>Alice</bdi>" in page.text
+        profile_workers = set(wait_for_log(log, "GET /profile"))
+        assert login_worker not in profile_workers
+
+        # And the logout, wherever it lands, ends the login for every worker.
+        token = http.get(base + "/", timeout=10).text.split('name="csrf_token" value="')[1]
+        http.post(base + "/auth/logout", data={"csrf_token": token.split('"')[0]}, timeout=10)
+        for _ in range(4):
+            assert http.get(base + "/profile", allow_redirects=False, timeout=10).status_code == 302
+
+
+@pytest.mark.parametrize("missing", ["FLASK_SECRET_KEY", "REDIS_KEY_PREFIX"])
+def test_gunicorn_start_without_a_secret_exits_with_a_clear_message(
+    devwiki, redis_server, tmp_path, missing
+):
+    port = free_port()
+    env = tool_environ(devwiki, redis_server.url, port)
+    del env[missing]
+    process = gunicorn(port, env, tmp_path / "access.log")
+    try:
+        output, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"gunicorn kept running without {missing}:\n{output}")
+    assert process.returncode != 0
+    assert f"{missing} is not set" in output
+    assert f"toolforge envvars create {missing}" in output
+
+
+def test_procfile_command_listens_on_port_and_keeps_health_checks_out_of_the_log(
+    devwiki, redis_server, redis_client
+):
+    (line,) = [x for x in (REPO / "Procfile").read_text().splitlines() if x.startswith("web:")]
+    command = line.removeprefix("web:").split()
+    assert command[0] == "gunicorn"
+    port = free_port()
+    env = tool_environ(devwiki, redis_server.url, port)
+    env["PORT"] = str(port)  # what the Build Service sets
+    command = [sys.executable, "-m", "gunicorn", *command[1:]]
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "the Procfile's gunicorn did not answer"
+            time.sleep(0.1)
+        assert requests.get(base + "/", timeout=5).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    assert '"GET / HTTP/1.1" 200' in output
+    assert "/healthz" not in output
