@@ -2,23 +2,31 @@
 
 ``user_session()`` gives a :class:`ApiSession` (a ``requests.Session``) for the configured wiki,
 ``user_session("en.wikipedia.org")`` for another project. The Bearer token is attached to every
-request and refreshed when it expires (or when the wiki says it is no longer valid); requests
-follow the outbound limits (timeouts, size cap, no redirects, policy User-Agent); ``maxlag`` and
-``Retry-After`` are honoured; Action API calls send ``assert=user`` so a silent fallback to
-anonymous is an error, not an anonymous edit. Errors come out typed: :class:`ApiError` and
-subclasses, including ``mwoauth-invalid-authorization``, which MediaWiki answers with HTTP 200.
+request to that wiki (and to no other host) and refreshed when it is about to expire or when the
+wiki says it is no longer valid; requests follow the outbound limits (timeouts, size cap, no
+redirects, policy User-Agent); ``maxlag`` and ``Retry-After`` are honoured; Action API calls send
+``assert=user`` so a silent fallback to anonymous is an error, not an anonymous edit. Errors come
+out typed: :class:`ApiError` and subclasses, including ``mwoauth-invalid-authorization``, which
+MediaWiki answers with HTTP 200 (protocol §4.4); a wiki that is down or answers garbage raises
+:class:`~flask_wikimedia.errors.WikiUnavailable` (503) or
+:class:`~flask_wikimedia.errors.WikiBadResponse` (502), which render as error pages in a view.
 
 Because it is a ``requests.Session``, it plugs into the usual libraries::
 
     mwapi.Session("https://en.wikipedia.org", user_agent=..., session=user_session("en.wikipedia.org"))
-    mwclient.Site("en.wikipedia.org", pool=user_session("en.wikipedia.org"))
 
 Tokens are only ever sent to the configured wiki and, when that is a Wikimedia wiki, to the
-other Wikimedia projects (single login): never to an arbitrary host.
+other Wikimedia projects (single login), plus the hosts in ``WIKIMEDIA_API_HOSTS``: never to an
+arbitrary host.
+
+Config keys read: ``WIKIMEDIA_API_HOSTS``, ``WIKIMEDIA_APP_TOKEN`` (and, through the extension,
+``WIKIMEDIA_TIMEOUT``, ``WIKIMEDIA_MAX_RESPONSE_BYTES``, ``WIKIMEDIA_USER_AGENT``).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,10 +34,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from flask import current_app
+from flask import current_app, has_request_context
 
 from .errors import LoginRequired, WikiBadResponse, WikiUnavailable
 from .extension import get_state
+from .oauth import WikiRefused
 from .outbound import LimitsMixin, WikiGarbage, WikiUnreachable, json_body
 
 WIKIMEDIA_DOMAINS = (
@@ -46,8 +55,39 @@ WIKIMEDIA_DOMAINS = (
     "mediawiki.org",
     "wikifunctions.org",
 )
+#: Short names for the projects that have no language code.
+WIKI_ALIASES = {
+    "meta": "meta.wikimedia.org",
+    "commons": "commons.wikimedia.org",
+    "wikidata": "www.wikidata.org",
+    "species": "species.wikimedia.org",
+    "mediawiki": "www.mediawiki.org",
+    "incubator": "incubator.wikimedia.org",
+    "wikifunctions": "www.wikifunctions.org",
+}
 MAX_RETRIES = 3
 MAX_RETRY_AFTER = 10.0
+DEFAULT_RETRY_AFTER = 5.0
+#: Host names only: no userinfo, no backslashes, nothing a URL parser could read two ways.
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+_INVALID_AUTH = "mwoauth-invalid-authorization"
+#: requests.Session.request's parameters after method and url, in order.
+_REQUEST_ARGS = (
+    "params",
+    "data",
+    "headers",
+    "cookies",
+    "files",
+    "auth",
+    "timeout",
+    "allow_redirects",
+    "proxies",
+    "hooks",
+    "stream",
+    "verify",
+    "cert",
+    "json",
+)
 
 
 class ApiError(Exception):
@@ -73,56 +113,117 @@ class RateLimited(ApiError):
     """``maxlag``, ``ratelimited`` or HTTP 429 that did not clear after the retries."""
 
 
+TokenProvider = Callable[[str | None], str]
+
+
 class ApiSession(LimitsMixin):
     """A ``requests.Session`` for one wiki that acts as a user or the app.
 
     ``token_provider(stale)`` returns the access token to use; called with the token the wiki
-    just refused, it must return a fresh one (or raise).
+    just refused, it must return a fresh one (or raise). The token goes only to requests for
+    this wiki's origin; anything else the session is asked to fetch goes without it.
+    ``max_retries`` and ``max_retry_after`` bound the waiting for ``maxlag``, rate limits and
+    ``503`` answers that carry ``Retry-After``.
     """
 
     def __init__(
         self,
         wiki_url: str,
-        token_provider: Callable[[str | None], str],
+        token_provider: TokenProvider,
         *,
         user_agent: str,
         timeout: tuple[float, float],
         max_bytes: int,
         assert_user: bool = True,
         maxlag: int | None = 5,
+        max_retries: int = MAX_RETRIES,
+        max_retry_after: float = MAX_RETRY_AFTER,
     ) -> None:
         super().__init__()
         self.configure_limits(user_agent, timeout, max_bytes)
+        self.user_agent = user_agent
         self.wiki_url = wiki_url.rstrip("/")
         self.api_url = self.wiki_url + "/api.php"
         self.rest_url = self.wiki_url + "/rest.php"
+        self.origin = _origin(self.wiki_url)
         self._token_provider = token_provider
         self.assert_user = assert_user
         self.maxlag = maxlag
+        self.max_retries = max_retries
+        self.max_retry_after = max_retry_after
+
+    def __repr__(self) -> str:
+        return f"<ApiSession {self.wiki_url}>"
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
+        # Name any positional arguments (requests' own order) so headers and hooks can be merged.
+        kwargs.update(zip(_REQUEST_ARGS, args, strict=False))
+        target = url.decode() if isinstance(url, bytes) else url
+        with_token = _origin(target) == self.origin
+        headers = dict(kwargs.pop("headers", None) or {})
+        agent = headers.get("User-Agent")
+        if agent and not str(agent).startswith(self.user_agent):
+            # Libraries set their own generic agents (mwapi's default would replace ours):
+            # keep the policy-compliant one first (User-Agent policy, protocol §9).
+            headers["User-Agent"] = f"{self.user_agent} {agent}"
+        if kwargs.get("timeout") is None:  # mwapi passes timeout=None: never wait forever
+            kwargs["timeout"] = self.timeout
+        user_hooks = kwargs.pop("hooks", None) or {}
         stale: str | None = None
-        for attempt in range(MAX_RETRIES + 1):
-            token = self._token_provider(stale)
-            headers = dict(kwargs.pop("headers", None) or {})
-            headers["Authorization"] = f"Bearer {token}"
-            kwargs["headers"] = headers
-            response = super().request(method, url, *args, **kwargs)
-            if _token_refused(response):
-                if stale is not None:  # refused twice, even after a refresh
+        attempt = 0
+        while True:
+            sent = dict(headers)
+            token = None
+            if with_token:
+                token = self._token_provider(stale)
+                sent["Authorization"] = f"Bearer {token}"
+            seen: dict[str, Any] = {}
+            hooks = {**user_hooks, "response": [_capture(seen), *_hook_list(user_hooks)]}
+            try:
+                response = super().request(method, url, headers=sent, hooks=hooks, **kwargs)
+            except WikiUnreachable as exc:
+                wait = self._wait(seen.get("status"), seen.get("retry_after"))
+                if wait is not None and attempt < self.max_retries:
+                    attempt += 1
+                    time.sleep(wait)
+                    continue
+                raise WikiUnavailable(
+                    f"The wiki did not answer an API request ({exc}). Please try again in a moment."
+                ) from exc
+            except WikiGarbage as exc:
+                raise WikiBadResponse(f"The wiki's API answer was unusable ({exc}).") from exc
+            if token is not None and _token_refused(response):
+                if stale is not None:  # refused again, even after a refresh: no loop
                     raise InvalidAuthorization(
-                        "mwoauth-invalid-authorization", "the wiki refused the token", response
+                        _INVALID_AUTH, "the wiki refused the token even after a refresh", response
                     )
-                stale = token
+                stale = token  # the provider refreshes (once, single-flight) and we retry once
                 continue
-            wait = _retry_after(response)
-            if wait is not None and attempt < MAX_RETRIES:
+            wait = self._wait(response.status_code, response.headers.get("Retry-After"), response)
+            if wait is not None and attempt < self.max_retries:
+                attempt += 1
                 time.sleep(wait)
                 continue
             return response
-        return response
+
+    def _wait(
+        self,
+        status: int | None,
+        retry_after: str | None,
+        response: requests.Response | None = None,
+    ) -> float | None:
+        """Seconds to wait before retrying, or None if this answer is not worth a retry."""
+        error = response.headers.get("MediaWiki-API-Error") if response is not None else None
+        limited = error in ("maxlag", "ratelimited") or status == 429
+        if not limited and not (status == 503 and retry_after is not None):
+            return None
+        try:
+            seconds = float(retry_after) if retry_after is not None else DEFAULT_RETRY_AFTER
+        except ValueError:
+            seconds = DEFAULT_RETRY_AFTER
+        return min(max(seconds, 0.0), self.max_retry_after)
 
     # -- Action API -------------------------------------------------------------------------
 
@@ -133,8 +234,15 @@ class ApiSession(LimitsMixin):
         if self.maxlag is not None:
             full["maxlag"] = self.maxlag
         for key, value in params.items():
+            if value is None:
+                continue
             if isinstance(value, list | tuple | set | frozenset):
-                value = "|".join(str(v) for v in value)
+                items = [str(v) for v in value]
+                if any("|" in item for item in items):
+                    # MediaWiki's alternative multi-value separator, for values containing "|".
+                    value = "\x1f" + "\x1f".join(items)
+                else:
+                    value = "|".join(items)
             elif isinstance(value, bool):
                 if not value:
                     continue
@@ -151,11 +259,23 @@ class ApiSession(LimitsMixin):
         return _api_result(self.post(self.api_url, data=self._params(params)))
 
     def csrf_token(self) -> str:
+        """A CSRF token for writes (OAuth does not exempt api.php writes from it, protocol §9)."""
         result = self.get_json(action="query", meta="tokens", type="csrf")
         try:
             return str(result["query"]["tokens"]["csrftoken"])
         except (KeyError, TypeError) as exc:
             raise ApiError("badresponse", "no CSRF token in the answer") from exc
+
+    def post_with_token(self, **params: Any) -> dict[str, Any]:
+        """``POST api.php`` with a fresh CSRF token (fetched again once if it went stale)."""
+        params["token"] = self.csrf_token()
+        try:
+            return self.post_json(**params)
+        except ApiError as error:
+            if error.code != "badtoken":
+                raise
+            params["token"] = self.csrf_token()
+            return self.post_json(**params)
 
     def edit(
         self,
@@ -166,7 +286,8 @@ class ApiSession(LimitsMixin):
         summary: str = "",
         **params: Any,
     ) -> dict[str, Any]:
-        """Edit ``title`` as the user (fetches a CSRF token first)."""
+        """Edit ``title`` as the user (fetches a CSRF token first). Returns the API's answer;
+        an edit the wiki did not save (``result`` other than ``Success``) raises ApiError."""
         if (text is None) == (appendtext is None):
             raise TypeError("edit() needs exactly one of text= or appendtext=")
         fields: dict[str, Any] = {"action": "edit", "title": title, "summary": summary}
@@ -175,50 +296,99 @@ class ApiSession(LimitsMixin):
         else:
             fields["appendtext"] = appendtext
         fields.update(params)
-        fields["token"] = self.csrf_token()
-        return self.post_json(**fields)
+        answer = self.post_with_token(**fields)
+        edit = answer.get("edit")
+        if not isinstance(edit, dict) or edit.get("result") != "Success":
+            result = edit.get("result") if isinstance(edit, dict) else None
+            raise ApiError("editfailed", f"the wiki did not save the edit (result {result!r})")
+        return answer
 
     # -- REST API ---------------------------------------------------------------------------
 
     def rest(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call ``rest.php`` (e.g. ``rest("GET", "/v1/page/Earth")``); parsed JSON."""
+        """Call ``rest.php`` (e.g. ``rest("GET", "/v1/page/Earth")``); parsed JSON, or ApiError
+        with the REST error key. Writes need no CSRF token with OAuth (protocol §9)."""
         response = self.request(method, self.rest_url + path, **kwargs)
-        body = json_body(response) if response.content else None
+        body = _json(response) if response.content else None
         if response.status_code >= 400:
             code = "http-" + str(response.status_code)
             info = ""
             if isinstance(body, dict):
                 code = str(body.get("errorKey") or body.get("error") or code)
-                info = str(body.get("message") or body.get("messageTranslations") or "")
+                info = _rest_message(body)
             raise ApiError(code, info, response)
         return body
 
 
+def _origin(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    return f"{parts.scheme}://{parts.hostname}:{port or default}"
+
+
+def _capture(seen: dict[str, Any]) -> Callable[..., None]:
+    """A response hook that notes the status and Retry-After before the limits read the body
+    (a 503 becomes WikiUnreachable there, and we still want its Retry-After)."""
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        seen["status"] = response.status_code
+        seen["retry_after"] = response.headers.get("Retry-After")
+
+    return hook
+
+
+def _hook_list(hooks: dict[str, Any]) -> list[Any]:
+    found = hooks.get("response")
+    if found is None:
+        return []
+    return list(found) if isinstance(found, list | tuple) else [found]
+
+
+def _rest_message(body: dict[str, Any]) -> str:
+    message = body.get("message") or body.get("error_description")
+    if isinstance(message, str):
+        return message
+    translations = body.get("messageTranslations")
+    if isinstance(translations, dict) and translations:
+        text = translations.get("en") or next(iter(translations.values()))
+        return str(text)
+    return ""
+
+
 def _token_refused(response: requests.Response) -> bool:
-    if response.headers.get("MediaWiki-API-Error") == "mwoauth-invalid-authorization":
-        return True
+    """Did the wiki refuse the Bearer token? Three shapes (protocol §4.3, §4.4)."""
+    if response.headers.get("MediaWiki-API-Error") == _INVALID_AUTH:
+        return True  # Action API: HTTP 200 with the error header
     if response.status_code == 401 and "invalid_token" in response.headers.get(
         "WWW-Authenticate", ""
     ):
         return True  # Wikimedia's edge answers expired tokens before MediaWiki does
-    return response.status_code in (401, 403) and b"mwoauth-invalid-authorization" in (
-        response.content or b""
-    )
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    error = response.headers.get("MediaWiki-API-Error")
-    if response.status_code != 429 and error not in ("maxlag", "ratelimited"):
-        return None
-    value = response.headers.get("Retry-After", "5")
-    try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    content = response.content or b""
+    if _INVALID_AUTH.encode() not in content:
+        return False
+    if response.status_code in (401, 403):
+        return True  # rest.php: 403 with errorKey mwoauth-invalid-authorization
+    try:  # HTTP 200 without the header (a proxy dropped it): read the error code itself
+        body = json.loads(content)
     except ValueError:
-        return 5.0
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("code") == _INVALID_AUTH
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return json_body(response)
+    except WikiGarbage as exc:
+        raise WikiBadResponse("The wiki's API answer was not JSON.") from exc
 
 
 def _api_result(response: requests.Response) -> dict[str, Any]:
-    body = json_body(response)
+    body = _json(response)
     if not isinstance(body, dict):
         raise ApiError("badresponse", "the API answer was not a JSON object", response)
     error = body.get("error")
@@ -229,34 +399,58 @@ def _api_result(response: requests.Response) -> dict[str, Any]:
             raise AssertUserFailed(code, info, response)
         if code in ("maxlag", "ratelimited"):
             raise RateLimited(code, info, response)
-        if code == "mwoauth-invalid-authorization":
+        if code == _INVALID_AUTH:
             raise InvalidAuthorization(code, info, response)
         raise ApiError(code, info, response)
     if response.status_code == 429:
         raise RateLimited("ratelimited", "too many requests", response)
+    if response.status_code >= 400:
+        raise ApiError(f"http-{response.status_code}", "the API answered with an error", response)
     return body
 
 
+def _is_wikimedia(host: str) -> bool:
+    return any(host == d or host.endswith("." + d) for d in WIKIMEDIA_DOMAINS)
+
+
 def resolve_wiki(wiki: str | None) -> str:
-    """The script-path URL for ``wiki`` (``None`` = the configured wiki; a host name such as
-    ``en.wikipedia.org``; or a full ``https://host/w`` URL). Refuses hosts our tokens must not go to."""
+    """The script-path URL for ``wiki``: ``None`` for the configured wiki; a host name such as
+    ``en.wikipedia.org`` (or ``meta``, ``commons``, ``wikidata``); or a full ``https://host/w``
+    URL. Refuses hosts our tokens must not go to with a ValueError.
+
+    Allowed: the configured wiki's own origin; when that is a Wikimedia wiki, any Wikimedia
+    project over https on the default port (one login works on all of them); and the host
+    names in ``WIKIMEDIA_API_HOSTS`` over https.
+    """
     state = get_state(current_app)
     base = state.wiki_base()
     if wiki is None:
         return base
+    wiki = WIKI_ALIASES.get(wiki, wiki)
     url = wiki if "://" in wiki else f"https://{wiki}/w"
-    host = urlsplit(url).hostname or ""
-    own = urlsplit(base).hostname or ""
-    allowed = host == own or (
-        own.endswith(WIKIMEDIA_DOMAINS)
-        and any(host == d or host.endswith("." + d) for d in WIKIMEDIA_DOMAINS)
-        and urlsplit(url).scheme == "https"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"not a wiki URL: {wiki!r}") from None
+    host = parts.hostname or ""
+    netloc_ok = _HOST.fullmatch(host) is not None and parts.netloc.lower() in (
+        host,
+        f"{host}:{port}",
     )
-    extra = current_app.config.get("WIKIMEDIA_API_HOSTS") or ()
-    if not allowed and host not in extra:
+    if not netloc_ok or parts.query or parts.fragment:
+        raise ValueError(f"not a wiki URL: {wiki!r}")
+    own_host = urlsplit(base).hostname or ""
+    extra = {str(h).lower() for h in current_app.config.get("WIKIMEDIA_API_HOSTS") or ()}
+    https_default = parts.scheme == "https" and port in (None, 443)
+    allowed = _origin(url) == _origin(base) or (
+        https_default and (host in extra or (_is_wikimedia(own_host) and _is_wikimedia(host)))
+    )
+    if not allowed:
         raise ValueError(
-            f"refusing to send Wikimedia tokens to {host!r}: only the configured wiki and "
-            "Wikimedia projects are allowed (add more with WIKIMEDIA_API_HOSTS)"
+            f"refusing to send Wikimedia tokens to {wiki!r}: only the configured wiki and, for "
+            "a Wikimedia wiki, the other Wikimedia projects over https are allowed (add hosts "
+            "with WIKIMEDIA_API_HOSTS)"
         )
     return url.rstrip("/")
 
@@ -264,23 +458,23 @@ def resolve_wiki(wiki: str | None) -> str:
 def user_session(wiki: str | None = None, **options: Any) -> ApiSession:
     """An API session acting as the current user (inside a request, with a login).
 
-    The token is read from the login record at each request and refreshed through the same
-    single-flight path as page views, so a session kept across a long operation stays valid.
+    ``wiki`` is as for :func:`resolve_wiki`; ``options`` go to :class:`ApiSession`
+    (``assert_user``, ``maxlag``, ``max_retries``, ``max_retry_after``). The token is read from
+    the login record at each request and refreshed through the same single-flight path as page
+    views, so a session kept across a long operation stays valid. Raises
+    :class:`~flask_wikimedia.errors.LoginRequired` (401) when nobody is logged in or the login
+    ended (the refresh was refused).
     """
-    from .login import current_login, force_refresh
+    from .login import current_login, usable_login
 
     if current_login() is None:
         raise LoginRequired()
     state = get_state(current_app)
 
     def token(stale: str | None) -> str:
-        login = current_login()
+        login = usable_login(stale)
         if login is None:
-            raise LoginRequired()
-        if stale is not None and login.record.access_token == stale:
-            login = force_refresh(login)
-            if login is None:
-                raise LoginRequired("Your login has ended; please log in again.")
+            raise LoginRequired("Your login has ended; please log in again.")
         return login.record.access_token
 
     return ApiSession(
@@ -294,7 +488,8 @@ def user_session(wiki: str | None = None, **options: Any) -> ApiSession:
 
 
 class _AppToken:
-    """The app's own token: a configured owner-only token, or client credentials (cached)."""
+    """The app's client-credentials token, cached per process. Not a login (invariant 10 is
+    about users): each worker may hold its own, and a lost one is fetched again."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -306,26 +501,35 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
     """An API session acting as the app, for background jobs with no user present.
 
     Uses ``WIKIMEDIA_APP_TOKEN`` (an owner-only consumer's access token, or a personal API
-    token) if set, else the client-credentials grant (owner-only consumers act as their owner;
-    other confidential consumers get an anonymous token). Needs an app context.
+    token: protocol §8) if set, else the client-credentials grant of the configured consumer
+    (an owner-only consumer's token acts as its owner; another confidential consumer's is
+    anonymous, so pass ``assert_user=False`` to use one). Needs an app context.
     """
     state = get_state(current_app)
+    if state.wiki_url is None and not has_request_context():
+        raise RuntimeError(
+            "app_session() against the development wiki mounted in the app needs a request "
+            "context (its URL comes from the request); set WIKIMEDIA_WIKI_URL for jobs."
+        )
     configured = current_app.config.get("WIKIMEDIA_APP_TOKEN")
     cache: _AppToken = current_app.extensions.setdefault("wikimedia_app_token", _AppToken())
-    wiki_base = state.wiki_base() if state.wiki_url is None else state.wiki_url
+    wiki_base = state.wiki_base()
     oauth = state.oauth
 
     def token(stale: str | None) -> str:
         if configured:
             if stale is not None:
-                raise InvalidAuthorization(
-                    "mwoauth-invalid-authorization", "WIKIMEDIA_APP_TOKEN was refused"
-                )
+                raise InvalidAuthorization(_INVALID_AUTH, "the wiki refused WIKIMEDIA_APP_TOKEN")
             return str(configured)
         with cache.lock:
             if cache.token is None or stale == cache.token or cache.expires_at - time.time() < 60:
                 try:
                     tokens = oauth.client_credentials(wiki_base)
+                except WikiRefused as exc:
+                    raise ApiError(
+                        exc.error,
+                        f"the wiki refused the app's client credentials: {exc.description}",
+                    ) from exc
                 except WikiUnreachable as exc:
                     raise WikiUnavailable() from exc
                 except WikiGarbage as exc:
@@ -334,7 +538,6 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
                 cache.expires_at = tokens.expires_at
             return cache.token
 
-    options.setdefault("assert_user", bool(configured) or bool(state.oauth.client_secret))
     return ApiSession(
         resolve_wiki(wiki),
         token,

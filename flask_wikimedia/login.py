@@ -3,21 +3,28 @@ re-read the profile when it is older than ``WIKIMEDIA_PROFILE_MAX_AGE``, start a
 
 Refreshes and profile re-reads are single-flight across threads, processes and hosts: the first
 request takes a short Redis lock, re-reads the record (someone may have just refreshed it) and
-does the work; the others wait for the new version. Writes are compare-and-set, so neither an
-old token nor a logged-out record can be written back (DESIGN invariants 3, 4, 8).
+does the work; the others wait for the new version, or for the news that the wiki is down. Writes
+are compare-and-set, so neither an old token nor a logged-out record can be written back (DESIGN
+invariants 3, 4, 8). Tokens live only in the login record, never in the session, so Flask's
+whole-session write-back cannot undo a refresh either.
+
+Wikimedia rotates refresh tokens and revokes the old access token at once (protocol §2.4): a lost
+update would be a logout, and on a strict server (MediaWiki before the grace period, 1.39) two
+refreshes with one refresh token would be one too.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, g, session
 
 from . import signals
-from .errors import WikiBadResponse, WikiUnavailable
+from .errors import StoreUnavailable, WikiBadResponse, WikiUnavailable
 from .oauth import TokenRejected, TokenSet, WikiRefused
 from .outbound import WikiGarbage, WikiUnreachable
 from .store import LoginRecord, Stored, new_reference
@@ -29,11 +36,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("flask_wikimedia.login")
 
 REF_KEY = "_wikimedia_ref"
-REFRESH_MARGIN = 60.0  # refresh this many seconds before the access token expires
-LOCK_TTL = 15.0  # longer than one token call with default timeouts
-LOCK_WAIT = 12.0
+#: Refresh this many seconds before the access token expires (security catalogue RT-5).
+REFRESH_MARGIN = 60.0
+#: Added to the worst case of the two wiki calls a lock holder makes (token, then profile).
+LOCK_SLACK = 5.0
+#: How many times a compare-and-set write is retried against a record that keeps changing.
+CAS_ATTEMPTS = 5
+
 _G_LOGIN = "_wikimedia_login"
 _G_ENDED = "_wikimedia_login_ended"
+_G_FRESH = "_wikimedia_login_fresh"
+_G_BROKEN = "_wikimedia_login_broken"
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,15 @@ class CurrentLogin:
 
 
 class LoginEnded(Exception):
-    """The login went away while we worked (logged out elsewhere, or refresh refused)."""
+    """The login went away while we worked.
+
+    ``reason`` is set when this request ended it (refresh refused, token rejected, policy,
+    hidden account) and deleted the record; it is None when someone else did (a logout).
+    """
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(reason or "the login record is gone")
+        self.reason = reason
 
 
 def state() -> WikimediaState:
@@ -63,28 +84,37 @@ def current_login(*, fresh: bool = False) -> CurrentLogin | None:
     """The login of the current request, refreshed as needed; None when logged out.
 
     ``fresh=True`` re-reads the profile from the wiki now, whatever its age (for sensitive
-    routes). Raises WikiUnavailable/WikiBadResponse when the wiki cannot refresh a token or
-    profile that needs it (the login is kept), StoreUnavailable when Redis is in trouble.
+    routes; once per request). Raises WikiUnavailable/WikiBadResponse when the wiki cannot
+    refresh a token or profile that needs it (the login is kept), StoreUnavailable when Redis
+    is in trouble. After such a failure the rest of the request (the error page's template,
+    say) sees nobody logged in rather than calling the failing wiki again.
     """
-    cached: CurrentLogin | None = g.get(_G_LOGIN)
-    if cached is not None and not fresh:
-        return cached
-    if cached is None and _G_LOGIN in g and not fresh:
+    if g.get(_G_BROKEN, False):
         return None
+    if _G_LOGIN in g:
+        cached: CurrentLogin | None = g.get(_G_LOGIN)
+        if cached is None or not fresh or g.get(_G_FRESH, False):
+            return cached
     st = state()
     ref = session.get(REF_KEY)
     result: CurrentLogin | None = None
-    if isinstance(ref, str) and ref:
-        stored = st.store.get(ref)
-        if stored is None:
-            session.pop(REF_KEY, None)
-        else:
-            try:
-                result = _ensure_fresh(st, ref, stored, force_profile=fresh)
-            except LoginEnded:
+    try:
+        if isinstance(ref, str) and ref:
+            stored = st.store.get(ref)
+            if stored is None:
                 session.pop(REF_KEY, None)
-                setattr(g, _G_ENDED, True)
-                result = None
+            else:
+                fresh_since = time.time() if fresh else None
+                try:
+                    result = _ensure_fresh(st, ref, stored, fresh_since)
+                except LoginEnded as ended:
+                    _forget(stored, ended)
+                    return None
+                if fresh:
+                    setattr(g, _G_FRESH, True)
+    except (WikiUnavailable, WikiBadResponse, StoreUnavailable):
+        setattr(g, _G_BROKEN, True)
+        raise
     setattr(g, _G_LOGIN, result)
     return result
 
@@ -92,6 +122,24 @@ def current_login(*, fresh: bool = False) -> CurrentLogin | None:
 def login_just_ended() -> bool:
     """True if this request found the login dead (refresh refused, user blocked by policy)."""
     return bool(g.get(_G_ENDED, False))
+
+
+def _forget(stored: Stored, ended: LoginEnded) -> None:
+    """This request found the login ended: empty the session's reference and say so."""
+    session.pop(REF_KEY, None)
+    setattr(g, _G_ENDED, True)
+    setattr(g, _G_LOGIN, None)
+    if ended.reason is None:
+        return  # ended by someone else (a logout), who already sent logged_out
+    try:
+        user: WikimediaUser | None = stored.record.user()
+    except ProfileError:
+        user = None
+    signals.logged_out.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        user=user,
+        reason=ended.reason,
+    )
 
 
 def _needs_tokens(record: LoginRecord, now: float) -> bool:
@@ -102,39 +150,71 @@ def _needs_profile(st: WikimediaState, record: LoginRecord, now: float) -> bool:
     return now - record.profile_at >= st.profile_max_age
 
 
-def _ensure_fresh(
-    st: WikimediaState, ref: str, stored: Stored, *, force_profile: bool
-) -> CurrentLogin:
+def _satisfied(st: WikimediaState, record: LoginRecord, fresh_since: float | None) -> bool:
     now = time.time()
-    record = stored.record
-    if not (force_profile or _needs_tokens(record, now) or _needs_profile(st, record, now)):
-        return CurrentLogin(ref, stored, _user_of(record))
-    return _update_single_flight(st, ref, stored, force_profile=force_profile)
+    return (
+        not _needs_tokens(record, now)
+        and not _needs_profile(st, record, now)
+        and (fresh_since is None or record.profile_at >= fresh_since)
+    )
+
+
+def lock_ttl(st: WikimediaState) -> float:
+    """How long a refresh lock lives: longer than the holder's two wiki calls can take, so a
+    slow wiki cannot let a second request in (and a second refresh out) mid-refresh."""
+    connect, read = st.oauth.timeout
+    return 2 * (connect + read) + LOCK_SLACK
+
+
+def _ensure_fresh(
+    st: WikimediaState, ref: str, stored: Stored, fresh_since: float | None
+) -> CurrentLogin:
+    if _satisfied(st, stored.record, fresh_since):
+        return CurrentLogin(ref, stored, _user_of(stored.record))
+    return _single_flight(
+        st,
+        ref,
+        done=lambda record: _satisfied(st, record, fresh_since),
+        work=lambda current: _update(st, ref, current, fresh_since),
+    )
 
 
 def _user_of(record: LoginRecord) -> WikimediaUser:
     try:
         return record.user()
     except ProfileError as exc:  # only if someone changed the code's idea of a profile
-        raise LoginEnded() from exc
+        raise LoginEnded("unreadable") from exc
 
 
-def _update_single_flight(
-    st: WikimediaState, ref: str, seen: Stored, *, force_profile: bool
+def _single_flight(
+    st: WikimediaState,
+    ref: str,
+    *,
+    done: Callable[[LoginRecord], bool],
+    work: Callable[[Stored], CurrentLogin],
 ) -> CurrentLogin:
-    deadline = time.monotonic() + LOCK_WAIT
+    """Run ``work`` on the freshest record under the lock, unless ``done`` says another request
+    already did it. Waiters re-read the record until it is done, the wiki failed for the lock
+    holder (one failure answers everyone waiting), or the lock's lifetime has passed."""
+    ttl = lock_ttl(st)
+    deadline = time.monotonic() + ttl
     delay = 0.01
+    failures: int | None = None
     while True:
-        token = st.store.acquire_lock(ref, LOCK_TTL)
+        token = st.store.acquire_lock(ref, ttl)
         if token is not None:
             try:
+                # Re-read under the lock: whoever held it before us may have done the work.
                 current = st.store.get(ref)
                 if current is None:
                     raise LoginEnded()
-                # Somebody may have refreshed while we waited for the lock.
-                if current.version != seen.version:
-                    force_profile = False
-                return _update(st, ref, current, force_profile=force_profile)
+                if done(current.record):
+                    return CurrentLogin(ref, current, _user_of(current.record))
+                try:
+                    return work(current)
+                except (WikiUnavailable, WikiBadResponse):
+                    st.store.note_failure(ref)
+                    raise
             finally:
                 st.store.release_lock(ref, token)
         time.sleep(delay)
@@ -142,59 +222,77 @@ def _update_single_flight(
         current = st.store.get(ref)
         if current is None:
             raise LoginEnded()
-        now = time.time()
-        if current.version != seen.version and not (
-            _needs_tokens(current.record, now) or _needs_profile(st, current.record, now)
-        ):
+        if done(current.record):
             return CurrentLogin(ref, current, _user_of(current.record))
+        if failures is None:
+            failures = current.failures
+        elif current.failures != failures:
+            raise WikiUnavailable()
         if time.monotonic() > deadline:
             raise WikiUnavailable("Your login is being refreshed; please try again in a moment.")
 
 
-def _update(st: WikimediaState, ref: str, current: Stored, *, force_profile: bool) -> CurrentLogin:
-    now = time.time()
-    record = current.record
+def _update(
+    st: WikimediaState, ref: str, current: Stored, fresh_since: float | None
+) -> CurrentLogin:
+    """Under the lock: refresh the tokens and/or re-read the profile, as the record needs."""
     wiki_url = st.wiki_base()
     refreshed = False
-    if _needs_tokens(record, now):
+    if _needs_tokens(current.record, time.time()):
         current = _refresh_tokens(st, ref, current, wiki_url)
-        record = current.record
         refreshed = True
-    if force_profile or _needs_profile(st, record, time.time()):
+    if fresh_since is not None or _needs_profile(st, current.record, time.time()):
         try:
-            profile = st.oauth.profile(wiki_url, record.access_token)
+            profile = _profile(st, wiki_url, current.record.access_token)
         except TokenRejected:
-            if refreshed or record.refresh_token is None:
+            if refreshed or current.record.refresh_token is None:
                 _end(st, ref, "token_rejected")
-            # The token died early (the user revoked and re-granted, or a refresh elsewhere
-            # raced a lost write): one refresh, then one more try.
+            # The token died before its time (the user revoked and re-granted the app, or the
+            # wiki was restored from a backup): one refresh, then one more try.
             current = _refresh_tokens(st, ref, current, wiki_url)
-            record = current.record
+            refreshed = True
             try:
-                profile = st.oauth.profile(wiki_url, record.access_token)
+                profile = _profile(st, wiki_url, current.record.access_token)
             except TokenRejected:
                 _end(st, ref, "token_rejected")
-        except WikiUnreachable as exc:
-            raise WikiUnavailable() from exc
-        except WikiGarbage as exc:
-            raise WikiBadResponse() from exc
         user = _user_from_profile(st, ref, profile)
         refusal = st.check_policies(user)
         if refusal is not None:
-            log.info("login ended by policy: %s", refusal)
+            log.info("login ended by a login policy: %s", refusal)
             _end(st, ref, "policy")
-        new = replace(record, profile=user.to_profile(), profile_at=time.time())
-        written = st.store.replace(ref, current.version, new)
-        if written is None:
-            raise LoginEnded()
-        current = written
-    user = _user_of(current.record)
+        profile_fields = user.to_profile()
+        profile_at = time.time()
+        current = _write(
+            st,
+            ref,
+            current,
+            lambda record: replace(record, profile=profile_fields, profile_at=profile_at),
+        )
+    login = CurrentLogin(ref, current, _user_of(current.record))
     if refreshed:
-        signals.token_refreshed.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
-    return CurrentLogin(ref, current, user)
+        _send_refreshed(login)
+    return login
 
 
-def _user_from_profile(st: WikimediaState, ref: str, profile: dict[str, object]) -> WikimediaUser:
+def _send_refreshed(login: CurrentLogin) -> None:
+    signals.token_refreshed.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        user=login.user,
+    )
+
+
+def _profile(st: WikimediaState, wiki_url: str, access_token: str) -> dict[str, Any]:
+    try:
+        return st.oauth.profile(wiki_url, access_token)
+    except WikiUnreachable as exc:
+        log.warning("wiki unreachable while re-reading a profile: %s", exc)
+        raise WikiUnavailable() from exc
+    except WikiGarbage as exc:
+        log.warning("unusable profile answer from the wiki: %s", exc)
+        raise WikiBadResponse() from exc
+
+
+def _user_from_profile(st: WikimediaState, ref: str, profile: dict[str, Any]) -> WikimediaUser:
     try:
         return WikimediaUser.from_profile(profile)
     except HiddenUser:
@@ -205,6 +303,8 @@ def _user_from_profile(st: WikimediaState, ref: str, profile: dict[str, object])
 
 
 def _refresh_tokens(st: WikimediaState, ref: str, current: Stored, wiki_url: str) -> Stored:
+    """Refresh with the record's refresh token and store the new pair at once (the old refresh
+    token and access token are dead at the wiki from this moment)."""
     record = current.record
     if record.refresh_token is None:
         _end(st, ref, "expired")
@@ -212,24 +312,50 @@ def _refresh_tokens(st: WikimediaState, ref: str, current: Stored, wiki_url: str
     try:
         tokens = st.oauth.refresh(wiki_url, record.refresh_token)
     except WikiRefused as exc:
+        latest = st.store.get(ref)
+        if latest is not None and latest.record.refresh_token != record.refresh_token:
+            # Someone refreshed meanwhile (only possible if our lock outlived its TTL): on a
+            # strict server our reuse of the old refresh token is refused. A race, not a logout.
+            return latest
+        if exc.error == "invalid_client":
+            log.warning(
+                "the wiki refused this consumer at refresh (invalid_client): check "
+                "WIKIMEDIA_CLIENT_ID and WIKIMEDIA_CLIENT_SECRET (MediaWiki before 1.46 needs "
+                "the secret even for public clients, T323855)"
+            )
         log.info("refresh refused by the wiki (%s); logging the user out", exc.error)
         _end(st, ref, "refresh_refused")
     except WikiUnreachable as exc:
+        log.warning("wiki unreachable during a token refresh: %s", exc)
         raise WikiUnavailable() from exc
     except WikiGarbage as exc:
+        log.warning("unusable token answer during a refresh: %s", exc)
         raise WikiBadResponse() from exc
-    new = _with_tokens(record, tokens)
-    # Write at once: the old refresh token and access token are now dead at the wiki.
-    written = st.store.replace(ref, current.version, new)
-    if written is None:
-        raise LoginEnded()
-    return written
+    return _write(st, ref, current, lambda latest: _with_tokens(latest, tokens))
+
+
+def _write(
+    st: WikimediaState, ref: str, current: Stored, change: Callable[[LoginRecord], LoginRecord]
+) -> Stored:
+    """Compare-and-set ``change(record)``; if the record moved on meanwhile, apply the change
+    to the newer version instead (our fields are ours: new tokens, or a fresh profile). A
+    deleted record (logged out meanwhile) stays deleted."""
+    for _ in range(CAS_ATTEMPTS):
+        written = st.store.replace(ref, current.version, change(current.record))
+        if written is not None:
+            return written
+        latest = st.store.get(ref)
+        if latest is None:
+            raise LoginEnded()
+        current = latest
+    raise WikiUnavailable("Your login is being updated elsewhere; please try again.")
 
 
 def _with_tokens(record: LoginRecord, tokens: TokenSet) -> LoginRecord:
     return replace(
         record,
         access_token=tokens.access_token,
+        # Keep the old refresh token if the answer had none (RFC 6749 §6; catalogue RT-1).
         refresh_token=tokens.refresh_token or record.refresh_token,
         expires_at=tokens.expires_at,
     )
@@ -248,6 +374,11 @@ def _regenerate_session() -> None:
     if callable(regenerate):
         regenerate(session)
     session.clear()
+
+
+def _reset_request_state() -> None:
+    for name in (_G_ENDED, _G_FRESH, _G_BROKEN):
+        g.pop(name, None)
 
 
 def start_login(user: WikimediaUser, tokens: TokenSet) -> CurrentLogin:
@@ -270,6 +401,7 @@ def start_login(user: WikimediaUser, tokens: TokenSet) -> CurrentLogin:
     stored = st.store.create(ref, record)
     session[REF_KEY] = ref
     login = CurrentLogin(ref, stored, user)
+    _reset_request_state()
     setattr(g, _G_LOGIN, login)
     return login
 
@@ -288,35 +420,52 @@ def end_login() -> WikimediaUser | None:
                 user = None
         st.store.delete(ref)
     _regenerate_session()
+    _reset_request_state()
     setattr(g, _G_LOGIN, None)
     return user
 
 
 def force_refresh(seen: CurrentLogin) -> CurrentLogin | None:
-    """Refresh now because the wiki refused ``seen``'s access token (single-flight: if another
-    request already refreshed, use its tokens). None if the login ended."""
+    """Refresh now because the wiki refused ``seen``'s access token; None if the login ended.
+
+    Single-flight like any refresh: if another request already replaced that token (the usual
+    case for a request that loaded the record just before someone else refreshed it), its
+    tokens are used and the wiki sees no second refresh.
+    """
     st = state()
-    token = None
-    deadline = time.monotonic() + LOCK_WAIT
-    while token is None:
-        token = st.store.acquire_lock(seen.ref, LOCK_TTL)
-        if token is None:
-            if time.monotonic() > deadline:
-                raise WikiUnavailable("Your login is being refreshed; try again in a moment.")
-            time.sleep(0.02)
-    try:
-        current = st.store.get(seen.ref)
-        if current is None:
-            return None
-        if current.record.access_token == seen.record.access_token:
-            try:
-                current = _refresh_tokens(st, seen.ref, current, st.wiki_base())
-            except LoginEnded:
-                session.pop(REF_KEY, None)
-                setattr(g, _G_LOGIN, None)
-                return None
-        login = CurrentLogin(seen.ref, current, _user_of(current.record))
-        setattr(g, _G_LOGIN, login)
+    stale = seen.record.access_token
+
+    def work(current: Stored) -> CurrentLogin:
+        written = _refresh_tokens(st, seen.ref, current, st.wiki_base())
+        login = CurrentLogin(seen.ref, written, _user_of(written.record))
+        if written.record.access_token != stale:
+            _send_refreshed(login)
         return login
-    finally:
-        st.store.release_lock(seen.ref, token)
+
+    try:
+        login = _single_flight(
+            st, seen.ref, done=lambda record: record.access_token != stale, work=work
+        )
+    except LoginEnded as ended:
+        _forget(seen.stored, ended)
+        return None
+    setattr(g, _G_LOGIN, login)
+    return login
+
+
+def usable_login(stale_token: str | None = None) -> CurrentLogin | None:
+    """The current login with an access token worth sending: refreshed first if it is about to
+    expire (a long request may outlive it) or if the wiki just refused ``stale_token``."""
+    login = current_login()
+    if login is None:
+        return None
+    if stale_token is not None and login.record.access_token == stale_token:
+        return force_refresh(login)
+    if _needs_tokens(login.record, time.time()):
+        try:
+            login = _ensure_fresh(state(), login.ref, login.stored, None)
+        except LoginEnded as ended:
+            _forget(login.stored, ended)
+            return None
+        setattr(g, _G_LOGIN, login)
+    return login

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
 
@@ -24,6 +25,10 @@ COOKIE_NAME = "wikimedia_login"
 MAX_PENDING = 5
 PENDING_TTL = 600
 _AD = b"pending-logins"
+# RFC 7636 §4.1: 43-128 unreserved characters. An entry without such a verifier is never
+# redeemed: continuing without PKCE would be a downgrade (catalogue CI-3).
+_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+_STATE = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,21 @@ def read(sealer: Sealer, cookie: str | None) -> list[PendingLogin]:
     except (ValueError, TypeError):
         return []
     now = time.time()
-    return [p for p in items if not p.expired(now)]
+    return [p for p in items if _usable(p) and not p.expired(now)]
+
+
+def _usable(p: PendingLogin) -> bool:
+    """Well-formed: a record from an older version or a corrupted one is dropped, not trusted."""
+    return (
+        isinstance(p.state, str)
+        and _STATE.fullmatch(p.state) is not None
+        and isinstance(p.code_verifier, str)
+        and _VERIFIER.fullmatch(p.code_verifier) is not None
+        and isinstance(p.next, str)
+        and isinstance(p.redirect_uri, str)
+        and isinstance(p.created_at, int | float)
+        and not isinstance(p.created_at, bool)
+    )
 
 
 def write(sealer: Sealer, pending: list[PendingLogin]) -> str:

@@ -65,10 +65,16 @@ class LoginRecord:
 
 @dataclass(frozen=True)
 class Stored:
-    """A record together with the version it was read at (for compare-and-set)."""
+    """A record together with the version it was read at (for compare-and-set).
+
+    ``failures`` counts the refreshes and profile re-reads of this login that failed because
+    the wiki was down: requests waiting for another request's refresh watch it, so that one
+    failure answers them all instead of each trying the failing wiki in turn.
+    """
 
     version: int
     record: LoginRecord
+    failures: int = 0
 
 
 def new_reference() -> str:
@@ -94,6 +100,10 @@ class LoginStore(ABC):
     def delete(self, ref: str) -> None: ...
 
     @abstractmethod
+    def note_failure(self, ref: str) -> None:
+        """Count a failed refresh of ``ref`` (see :attr:`Stored.failures`); never creates it."""
+
+    @abstractmethod
     def claim_once(self, name: str, ttl: int) -> bool:
         """True the first time ``name`` is claimed within ``ttl`` seconds (single-use state)."""
 
@@ -117,6 +127,10 @@ if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
 end
 return 0
 """
+_FAILED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HINCRBY', KEYS[1], 'f', 1) end
+return 0
+"""
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -133,6 +147,7 @@ class RedisLoginStore(LoginStore):
         self.ttl_ms = int(ttl * 1000)
         self._cas = client.register_script(_CAS)
         self._unlock = client.register_script(_UNLOCK)
+        self._failed = client.register_script(_FAILED)
 
     def _key(self, ref: str) -> str:
         return f"{self.prefix}login:{ref}"
@@ -143,7 +158,7 @@ class RedisLoginStore(LoginStore):
     def get(self, ref: str) -> Stored | None:
         key = self._key(ref)
         try:
-            version, sealed = self.client.hmget(key, ["v", "d"])
+            version, sealed, failures = self.client.hmget(key, ["v", "d", "f"])
         except redis.ResponseError:
             log.warning("login record has an unexpected Redis type; treating it as absent")
             return None
@@ -153,6 +168,7 @@ class RedisLoginStore(LoginStore):
             return None
         try:
             number = int(version)
+            failed = int(failures or 0)
         except ValueError:
             return None
         if isinstance(sealed, str):
@@ -162,7 +178,7 @@ class RedisLoginStore(LoginStore):
             log.warning("login record failed authentication; treating it as absent")
             return None
         try:
-            return Stored(number, LoginRecord.decode(plain))
+            return Stored(number, LoginRecord.decode(plain), failed)
         except (ValueError, TypeError):
             log.warning("login record could not be decoded; treating it as absent")
             return None
@@ -195,6 +211,12 @@ class RedisLoginStore(LoginStore):
             self.client.delete(self._key(ref))
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
+
+    def note_failure(self, ref: str) -> None:
+        try:
+            self._failed(keys=[self._key(ref)])
+        except redis.RedisError:
+            log.warning("could not count a failed refresh; waiting requests will time out")
 
     def claim_once(self, name: str, ttl: int) -> bool:
         try:
@@ -255,13 +277,20 @@ class MemoryLoginStore(LoginStore):
             item = self._records.get(ref)
             if item is None or item[0].version != version:
                 return None
-            stored = Stored(version + 1, record)
+            stored = Stored(version + 1, record, item[0].failures)
             self._records[ref] = (stored, time.time() + self.ttl)
             return stored
 
     def delete(self, ref: str) -> None:
         with self._mutex:
             self._records.pop(ref, None)
+
+    def note_failure(self, ref: str) -> None:
+        with self._mutex:
+            item = self._records.get(ref)
+            if item is not None:
+                old = item[0]
+                self._records[ref] = (Stored(old.version, old.record, old.failures + 1), item[1])
 
     def claim_once(self, name: str, ttl: int) -> bool:
         now = time.time()

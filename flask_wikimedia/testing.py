@@ -3,14 +3,17 @@
 Use it as a pytest plugin (``pytest_plugins = ["flask_wikimedia.testing"]`` in your
 ``conftest.py``) to get the ``devwiki`` fixture, then log a Flask test client in::
 
-    def test_only_admins_see_the_tools(app, devwiki):
-        app.config["WIKIMEDIA_WIKI_URL"] = devwiki.base_url   # before Wikimedia(app)
-        client = app.test_client()
+    from flask_wikimedia.testing import dev_config, login
+
+    def test_only_admins_see_the_tools(devwiki):
+        client = create_app(dev_config(devwiki)).test_client()
         login(client, devwiki, "Carol", rights=["block"])
         assert client.get("/admin-tools").status_code == 200
 
 Everything goes over real HTTP through the development wiki's consent page, exactly as a
-browser would, so the code under test is the code that runs in production.
+browser would, so the code under test is the code that runs in production. The development
+wiki's ``api.php`` (``meta=userinfo|tokens``, ``action=edit`` on in-memory pages) answers the
+tool's API calls as that user too: check ``devwiki.pages`` and ``devwiki.edits`` afterwards.
 """
 
 from __future__ import annotations
@@ -24,7 +27,27 @@ from flask import url_for
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from .devwiki import DevUser, DevWiki
+from .devwiki import DEV_CLIENT_ID, DevUser, DevWiki
+
+
+def dev_config(wiki: DevWiki) -> dict[str, Any]:
+    """Config that points an app at ``wiki`` with its built-in public client, for
+    ``create_app(dev_config(devwiki))`` or ``app.config.update(...)`` before ``Wikimedia(app)``.
+
+    Testing mode is on (logins kept in the process unless the app names a Redis), and any
+    configured secret or redirect URI is cleared: the development client accepts any loopback
+    callback, which is what the Flask test client uses.
+    """
+    if wiki.base_url is None:
+        raise RuntimeError("serve the development wiki first (the devwiki fixture does)")
+    return {
+        "TESTING": True,
+        "WIKIMEDIA_WIKI_URL": wiki.base_url,
+        "WIKIMEDIA_CLIENT_ID": DEV_CLIENT_ID,
+        "WIKIMEDIA_CLIENT_SECRET": None,
+        "WIKIMEDIA_REDIRECT_URI": None,
+        "WIKIMEDIA_DEV_WIKI": False,
+    }
 
 
 def ensure_user(
@@ -78,9 +101,11 @@ def login(
 ) -> TestResponse:
     """Log ``client`` in as ``username`` through the dev wiki's consent page.
 
-    ``rights`` and ``groups`` are added to the user first (created if needed); other keyword
-    arguments (``blocked=True``, ``confirmed_email=False``...) set :class:`DevUser` fields.
-    Returns the callback's response (a redirect to ``next`` on success).
+    ``rights`` and ``groups`` are added to the user first (created as a plain autoconfirmed
+    user if needed); other keyword arguments (``blocked=True``, ``confirmed_email=False``,
+    ``editcount=5``...) set :class:`DevUser` fields. Returns the callback's response: a 303
+    redirect to ``next`` on success, the error page (403 for a login policy's refusal, say)
+    otherwise. ``wiki`` must be served over HTTP (the ``devwiki`` fixture is).
     """
     if rights is not None or groups is not None or fields or username not in wiki.users:
         ensure_user(wiki, username, rights=rights, groups=groups, **fields)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 
@@ -22,27 +23,33 @@ from .errors import (
 )
 from .extension import get_state
 from .login import end_login, start_login
-from .oauth import WikiRefused, new_code_verifier
+from .oauth import TokenRejected, WikiRefused, new_code_verifier
 from .outbound import WikiGarbage, WikiUnreachable
 from .redirects import safe_next
 from .user import HiddenUser, ProfileError, WikimediaUser
 
 log = logging.getLogger("flask_wikimedia.views")
 
-bp = Blueprint("wikimedia", __name__, template_folder="templates")
+bp = Blueprint("wikimedia", __name__, template_folder="templates", static_folder="static")
 
 CSRF_KEY = "_wikimedia_csrf"
 # MediaWiki answers Cancel with error=unauthorized_client and no state (protocol §4.2); a
 # standards-following server would say access_denied.
 _DECLINED = {"unauthorized_client", "access_denied"}
+# A central user id as MediaWiki's CentralIdLookup gives it: a positive decimal integer.
+_CENTRAL_ID = re.compile(r"[1-9][0-9]{0,19}")
 
 
 def _set_pending(response: Response, items: list[pending.PendingLogin]) -> None:
     st = get_state(current_app)
-    path = st.url_prefix or "/"
+    # Scoped to the blueprint, below the app's mount point: a tool mounted at /a gets its
+    # cookie back at /a/auth/callback, and a neighbour at /b never sees it.
+    path = (request.script_root + st.url_prefix) or "/"
     secure = request.is_secure or bool(current_app.config.get("SESSION_COOKIE_SECURE"))
     if not items:
-        response.delete_cookie(pending.COOKIE_NAME, path=path, secure=secure, samesite="Lax")
+        response.delete_cookie(
+            pending.COOKIE_NAME, path=path, secure=secure, httponly=True, samesite="Lax"
+        )
         return
     response.set_cookie(
         pending.COOKIE_NAME,
@@ -80,8 +87,22 @@ def login() -> Response:
     return response
 
 
+# Reasons that point at an attack or a broken client rather than at the user or the wiki:
+# logged as warnings, so that they can be told apart from people pressing Cancel.
+_SUSPICIOUS = {"state", "code"}
+
+
 def _fail(error: WikimediaError, reason: str, items: list[pending.PendingLogin]) -> Response:
-    """Send ``login_failed`` and render the error page, keeping the other tabs' pending logins."""
+    """Send ``login_failed`` and render the error page, keeping the other tabs' pending logins.
+
+    The log line says why, never what was sent: no code, state or description from the query.
+    """
+    log.log(
+        logging.WARNING if reason in _SUSPICIOUS else logging.INFO,
+        "login callback refused (%s): %s",
+        reason,
+        type(error).__name__,
+    )
     signals.login_failed.send(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         reason=reason,
@@ -111,6 +132,15 @@ def callback() -> Response:
     if error is not None:
         if error in _DECLINED:
             return _fail(LoginDeclined(), "declined", others if entry else items)
+        log.info("the wiki answered the login with error %r", error[:100])
+        if entry is None:
+            # Not the answer to a login this browser started, so possibly somebody's link:
+            # show none of its text (content injection, catalogue PE-2).
+            return _fail(
+                LoginFailed("The wiki could not log you in. Please start the login again."),
+                "wiki_refused",
+                items,
+            )
         text = request.args.get("error_description") or request.args.get("message") or error
         return _fail(
             LoginFailed(f"The wiki could not log you in: {text[:300]}"), "wiki_refused", others
@@ -150,7 +180,15 @@ def callback() -> Response:
         profile = st.oauth.profile(st.wiki_base(), tokens.access_token)
         user = WikimediaUser.from_profile(profile)
     except WikiRefused as exc:
-        log.info("code exchange refused by the wiki: %s", exc.error)
+        if exc.error == "invalid_client":
+            # Not the user's fault and not the wiki's: this tool's consumer key or secret is
+            # wrong (or the consumer was disabled). The operator must hear about it.
+            log.error(
+                "the wiki refused this tool's credentials (invalid_client): check "
+                "WIKIMEDIA_CLIENT_ID and WIKIMEDIA_CLIENT_SECRET"
+            )
+        else:
+            log.info("code exchange refused by the wiki: %r", exc.error[:100])
         return _fail(
             LoginFailed("The wiki refused this login. Please start the login again."),
             "wiki_refused",
@@ -158,6 +196,10 @@ def callback() -> Response:
         )
     except HiddenUser:
         return _fail(LoginRefused("This account cannot be used to log in."), "refused", others)
+    except TokenRejected:
+        # The token the wiki issued a moment ago is refused by the same wiki.
+        log.warning("the wiki refused its own new access token during login")
+        return _fail(WikiBadResponse(), "wiki_bad_response", others)
     except (WikiGarbage, ProfileError) as exc:
         log.warning("unusable answer from the wiki during login: %s", exc)
         return _fail(WikiBadResponse(), "wiki_bad_response", others)
@@ -169,6 +211,15 @@ def callback() -> Response:
                 "Please try again in a moment."
             ),
             "wiki_unavailable",
+            others,
+        )
+    if _CENTRAL_ID.fullmatch(user.sub) is None:
+        # MediaWiki sends "0" for an account without a central (global) id: identity is keyed
+        # on the id, so such an account, or a non-numeric id, cannot log in (catalogue SF-4).
+        log.warning("the wiki's profile has no usable central user id; login refused")
+        return _fail(
+            LoginRefused("This account has no global user id, so this tool cannot tell who it is."),
+            "refused",
             others,
         )
     refusal = st.check_policies(user)

@@ -1,0 +1,126 @@
+"""``flask wikimedia check``: configuration problems in plain words, exit status 1 on any."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from apps import CLIENT_ID, make_app
+from click.testing import CliRunner
+from flask import Flask
+from flask.cli import ScriptInfo
+from refresh_helpers import free_port
+
+from flask_wikimedia import Wikimedia
+from flask_wikimedia.cli import cli
+from flask_wikimedia.devwiki import DevWiki
+
+
+def check(app: Flask):
+    return app.test_cli_runner().invoke(args=["wikimedia", "check"])
+
+
+def test_a_good_configuration_passes(devwiki, redis_client):
+    result = check(make_app(devwiki, redis_client))
+    assert result.exit_code == 0, result.output
+    assert "configuration looks good" in result.output
+    assert devwiki.calls["token"] == 1  # the consumer was checked at the wiki
+    assert devwiki.calls["token:refresh_token"] == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"SECRET_KEY": "short"}, "SECRET_KEY is short"),
+        ({"WIKIMEDIA_USER_AGENT": "python-requests/2.32"}, "WIKIMEDIA_USER_AGENT should look like"),
+        (
+            {"WIKIMEDIA_REDIRECT_URI": "http://mytool.toolforge.org/auth/callback"},
+            "is not https",
+        ),
+        (
+            {"WIKIMEDIA_REDIRECT_URI": "https://mytool.toolforge.org/oauth/done"},
+            "does not end with the callback route (/auth/callback)",
+        ),
+        ({"WIKIMEDIA_CLIENT_SECRET": "wrong" * 8}, "does not accept this consumer"),
+        ({"WIKIMEDIA_CLIENT_ID": "f" * 32}, "does not accept this consumer"),
+        ({"WIKIMEDIA_CLIENT_ID": "my-tool"}, "does not look like an OAuth 2.0 consumer key"),
+    ],
+)
+def test_problems_are_reported_in_plain_words(devwiki, redis_client, config, words):
+    result = check(make_app(devwiki, redis_client, **config))
+    assert result.exit_code == 1
+    assert "problem(s)" in result.output
+    assert words in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_redis_is_reported(devwiki):
+    app = make_app(devwiki, None, WIKIMEDIA_REDIS=f"redis://127.0.0.1:{free_port()}/0")
+    result = check(app)
+    assert result.exit_code == 1
+    assert "Redis (the login store) cannot be reached" in result.output
+
+
+def test_missing_redis_is_reported(devwiki):
+    result = check(make_app(devwiki, None))
+    assert result.exit_code == 1
+    assert "No Redis is configured" in result.output
+
+
+def test_unreachable_wiki_is_reported(devwiki, redis_client):
+    app = make_app(devwiki, redis_client, WIKIMEDIA_WIKI_URL=f"http://127.0.0.1:{free_port()}/w")
+    result = check(app)
+    assert result.exit_code == 1
+    assert "cannot be reached" in result.output
+    assert "WIKIMEDIA_WIKI_URL" in result.output
+
+
+def test_a_url_that_is_not_a_wiki_is_reported(devwiki, redis_client):
+    app = make_app(devwiki, redis_client, WIKIMEDIA_WIKI_URL=devwiki.base_url + "/nothing")
+    result = check(app)
+    assert result.exit_code == 1
+    assert "does not look like a wiki with OAuth 2.0" in result.output
+
+
+def test_public_client_on_an_old_wiki_is_told_about_the_secret(redis_client):
+    old = DevWiki(flavor="1.39")
+    with old.serve():
+        app = make_app(old, redis_client, confidential=False)
+        result = check(app)
+    assert result.exit_code == 1
+    assert "T323855" in result.output
+
+
+def test_development_wiki_in_the_app_is_reported():
+    app = Flask(__name__)
+    app.config.update(TESTING=True, SECRET_KEY="x" * 40, WIKIMEDIA_DEV_WIKI=True)
+    Wikimedia(app)
+    result = check(app)
+    assert result.exit_code == 1
+    assert "WIKIMEDIA_DEV_WIKI is on" in result.output
+
+
+def test_an_app_that_does_not_start_is_reported_not_a_traceback():
+    def create_app() -> Flask:
+        app = Flask(__name__)
+        app.config.update(SECRET_KEY="x" * 40)  # production mode, no consumer key
+        Wikimedia(app)
+        return app
+
+    result = CliRunner().invoke(cli, ["check"], obj=ScriptInfo(create_app=create_app))
+    assert result.exit_code == 1
+    assert "Set WIKIMEDIA_CLIENT_ID" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_several_problems_are_all_listed(devwiki, redis_client: redis.Redis):
+    app = make_app(
+        devwiki,
+        redis_client,
+        SECRET_KEY="short",
+        WIKIMEDIA_USER_AGENT="curl/8",
+        WIKIMEDIA_CLIENT_ID=CLIENT_ID.upper(),
+    )
+    result = check(app)
+    assert result.exit_code == 1
+    assert "3 problem(s)" in result.output or "4 problem(s)" in result.output
+    assert result.output.count("\n  - ") >= 3

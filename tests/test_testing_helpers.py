@@ -1,0 +1,157 @@
+"""flask_wikimedia.testing, used the way a tool author would: a conftest.py that loads the plugin,
+an app factory with @requires_right views, and tests of three lines each, run by pytest itself."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from flask import Flask
+
+from flask_wikimedia import Wikimedia, requires_right
+from flask_wikimedia.devwiki import DEV_CLIENT_ID, DevWiki
+from flask_wikimedia.testing import dev_config, ensure_user, login
+
+pytest_plugins = ["pytester"]
+
+TOOL = """
+from flask import Flask
+from flask_wikimedia import Wikimedia, current_user, requires_group, requires_right
+from flask_wikimedia.api import user_session
+
+
+def create_app(config=None):
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY="a tool's secret key, long enough for the test",
+        WIKIMEDIA_CLIENT_ID="0123456789abcdef0123456789abcdef",
+        WIKIMEDIA_CLIENT_SECRET="the real consumer secret",
+        WIKIMEDIA_REDIRECT_URI="https://mytool.toolforge.org/auth/callback",
+        WIKIMEDIA_USER_AGENT="MyTool/1.0 (https://mytool.toolforge.org; me@example.org)",
+    )
+    app.config.update(config or {})
+    Wikimedia(app)
+
+    @app.get("/block-tools")
+    @requires_right("block")
+    def block_tools():
+        return f"block tools for {current_user.username}"
+
+    @app.get("/stewards")
+    @requires_group("steward")
+    def stewards():
+        return "stewards only"
+
+    @app.post("/sign")
+    @requires_right("edit")
+    def sign():
+        user_session().edit("Sandbox", appendtext="~~~~", summary="Signing")
+        return "signed"
+
+    return app
+"""
+
+TESTS = """
+from flask_wikimedia.testing import dev_config, login
+from tool import create_app
+
+
+def test_blockers_see_the_block_tools(devwiki):
+    client = create_app(dev_config(devwiki)).test_client()
+    login(client, devwiki, "Carol", rights=["block"])
+    assert client.get("/block-tools").text == "block tools for Carol"
+
+
+def test_others_do_not(devwiki):
+    client = create_app(dev_config(devwiki)).test_client()
+    login(client, devwiki, "Dave")
+    assert client.get("/block-tools").status_code == 403
+
+
+def test_blocked_blockers_do_not_either(devwiki):
+    client = create_app(dev_config(devwiki)).test_client()
+    login(client, devwiki, "Eve", rights=["block"], blocked=True)
+    assert client.get("/block-tools").status_code == 403
+
+
+def test_stewards(devwiki):
+    client = create_app(dev_config(devwiki)).test_client()
+    login(client, devwiki, "Steward", groups=["steward"])
+    assert client.get("/stewards").status_code == 200
+
+
+def test_signing_edits_as_the_user(devwiki):
+    client = create_app(dev_config(devwiki)).test_client()
+    login(client, devwiki, "Frank")
+    assert client.post("/sign").text == "signed"
+    assert devwiki.edits[-1]["user"] == "Frank"
+
+
+def test_logged_out_visitors_are_sent_to_the_login(devwiki):
+    client = create_app(dev_config(devwiki)).test_client()
+    assert client.get("/block-tools").headers["Location"].startswith("/auth/login")
+"""
+
+
+def test_a_tool_author_tests_their_views_with_the_plugin(pytester: pytest.Pytester):
+    pytester.makeconftest('pytest_plugins = ["flask_wikimedia.testing"]\n')
+    pytester.makepyfile(tool=TOOL, test_tool=TESTS)
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=6)
+
+
+def test_the_plugin_fixture_serves_a_fresh_wiki_per_test(pytester: pytest.Pytester):
+    pytester.makeconftest('pytest_plugins = ["flask_wikimedia.testing"]\n')
+    pytester.makepyfile(
+        textwrap.dedent(
+            """
+            import requests
+
+            def test_one(devwiki):
+                devwiki.pages["Scratch"] = "one"
+                answer = requests.get(devwiki.base_url + "/api.php", timeout=5)
+                assert answer.status_code == 200
+
+            def test_two(devwiki):
+                assert "Scratch" not in devwiki.pages
+            """
+        )
+    )
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_dev_config_points_at_the_served_wiki(devwiki: DevWiki):
+    config = dev_config(devwiki)
+    assert config["WIKIMEDIA_WIKI_URL"] == devwiki.base_url
+    assert config["WIKIMEDIA_CLIENT_ID"] == DEV_CLIENT_ID
+    assert config["TESTING"] is True
+    with pytest.raises(RuntimeError):
+        dev_config(DevWiki())  # not served
+
+
+def test_ensure_user_adds_rights_and_groups(devwiki: DevWiki):
+    carol = ensure_user(devwiki, "Carol", rights=["block"], groups=["sysop"], editcount=7)
+    assert "block" in carol.rights and "edit" in carol.rights
+    assert "sysop" in carol.groups and "user" in carol.groups
+    assert carol.editcount == 7
+    again = ensure_user(devwiki, "Carol", rights=["delete"])
+    assert {"block", "delete"} <= set(again.rights)
+
+
+def test_login_returns_the_refusal_of_a_login_policy(devwiki: DevWiki):
+    app = Flask(__name__)
+    app.config.update(dev_config(devwiki), SECRET_KEY="x" * 40, WIKIMEDIA_DENY_BLOCKED=True)
+    Wikimedia(app)
+
+    @app.get("/edit")
+    @requires_right("edit")
+    def edit() -> str:
+        return "edit"
+
+    client = app.test_client()
+    response = login(client, devwiki, "Blocked")
+    assert response.status_code == 403
+    assert client.get("/edit").status_code == 302
+    assert login(client, devwiki, "Alice", next="/edit").headers["Location"] == "/edit"
+    assert client.get("/edit").text == "edit"
