@@ -158,7 +158,7 @@ class ApiSession(LimitsMixin):
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
-        # Name any positional arguments (requests' own order) so headers and hooks can be merged.
+        # Name any positional arguments (requests' own order) so headers can be merged.
         kwargs.update(zip(_REQUEST_ARGS, args, strict=False))
         target = url.decode() if isinstance(url, bytes) else url
         with_token = _origin(target) == self.origin
@@ -170,7 +170,6 @@ class ApiSession(LimitsMixin):
             headers["User-Agent"] = f"{self.user_agent} {agent}"
         if kwargs.get("timeout") is None:  # mwapi passes timeout=None: never wait forever
             kwargs["timeout"] = self.timeout
-        user_hooks = kwargs.pop("hooks", None) or {}
         stale: str | None = None
         attempt = 0
         while True:
@@ -179,12 +178,10 @@ class ApiSession(LimitsMixin):
             if with_token:
                 token = self._token_provider(stale)
                 sent["Authorization"] = f"Bearer {token}"
-            seen: dict[str, Any] = {}
-            hooks = {**user_hooks, "response": [_capture(seen), *_hook_list(user_hooks)]}
             try:
-                response = super().request(method, url, headers=sent, hooks=hooks, **kwargs)
+                response = super().request(method, url, headers=sent, **kwargs)
             except WikiUnreachable as exc:
-                wait = self._wait(seen.get("status"), seen.get("retry_after"))
+                wait = self._wait(exc.status, exc.retry_after)
                 if wait is not None and attempt < self.max_retries:
                     attempt += 1
                     time.sleep(wait)
@@ -328,24 +325,6 @@ def _origin(url: str) -> str:
         return ""
     default = {"https": 443, "http": 80}.get(parts.scheme)
     return f"{parts.scheme}://{parts.hostname}:{port or default}"
-
-
-def _capture(seen: dict[str, Any]) -> Callable[..., None]:
-    """A response hook that notes the status and Retry-After before the limits read the body
-    (a 503 becomes WikiUnreachable there, and we still want its Retry-After)."""
-
-    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        seen["status"] = response.status_code
-        seen["retry_after"] = response.headers.get("Retry-After")
-
-    return hook
-
-
-def _hook_list(hooks: dict[str, Any]) -> list[Any]:
-    found = hooks.get("response")
-    if found is None:
-        return []
-    return list(found) if isinstance(found, list | tuple) else [found]
 
 
 def _rest_message(body: dict[str, Any]) -> str:

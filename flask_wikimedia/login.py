@@ -108,7 +108,7 @@ def current_login(*, fresh: bool = False) -> CurrentLogin | None:
                 try:
                     result = _ensure_fresh(st, ref, stored, fresh_since)
                 except LoginEnded as ended:
-                    _forget(stored, ended)
+                    _forget(ref, stored, ended)
                     return None
                 if fresh:
                     setattr(g, _G_FRESH, True)
@@ -124,13 +124,14 @@ def login_just_ended() -> bool:
     return bool(g.get(_G_ENDED, False))
 
 
-def _forget(stored: Stored, ended: LoginEnded) -> None:
+def _forget(ref: str, stored: Stored, ended: LoginEnded) -> None:
     """This request found the login ended: empty the session's reference and say so."""
     session.pop(REF_KEY, None)
     setattr(g, _G_ENDED, True)
     setattr(g, _G_LOGIN, None)
     if ended.reason is None:
         return  # ended by someone else (a logout), who already sent logged_out
+    state().store.delete(ref)  # (already gone, unless the record itself was unreadable)
     try:
         user: WikimediaUser | None = stored.record.user()
     except ProfileError:
@@ -174,6 +175,7 @@ def _ensure_fresh(
     return _single_flight(
         st,
         ref,
+        stored.failures,
         done=lambda record: _satisfied(st, record, fresh_since),
         work=lambda current: _update(st, ref, current, fresh_since),
     )
@@ -189,17 +191,18 @@ def _user_of(record: LoginRecord) -> WikimediaUser:
 def _single_flight(
     st: WikimediaState,
     ref: str,
+    failures: int,
     *,
     done: Callable[[LoginRecord], bool],
     work: Callable[[Stored], CurrentLogin],
 ) -> CurrentLogin:
     """Run ``work`` on the freshest record under the lock, unless ``done`` says another request
     already did it. Waiters re-read the record until it is done, the wiki failed for the lock
-    holder (one failure answers everyone waiting), or the lock's lifetime has passed."""
+    holder (``failures``, as this request first read it, went up: one failure answers everyone
+    waiting), or the lock's lifetime has passed."""
     ttl = lock_ttl(st)
     deadline = time.monotonic() + ttl
     delay = 0.01
-    failures: int | None = None
     while True:
         token = st.store.acquire_lock(ref, ttl)
         if token is not None:
@@ -224,9 +227,7 @@ def _single_flight(
             raise LoginEnded()
         if done(current.record):
             return CurrentLogin(ref, current, _user_of(current.record))
-        if failures is None:
-            failures = current.failures
-        elif current.failures != failures:
+        if current.failures != failures:
             raise WikiUnavailable()
         if time.monotonic() > deadline:
             raise WikiUnavailable("Your login is being refreshed; please try again in a moment.")
@@ -444,10 +445,14 @@ def force_refresh(seen: CurrentLogin) -> CurrentLogin | None:
 
     try:
         login = _single_flight(
-            st, seen.ref, done=lambda record: record.access_token != stale, work=work
+            st,
+            seen.ref,
+            seen.stored.failures,
+            done=lambda record: record.access_token != stale,
+            work=work,
         )
     except LoginEnded as ended:
-        _forget(seen.stored, ended)
+        _forget(seen.ref, seen.stored, ended)
         return None
     setattr(g, _G_LOGIN, login)
     return login
@@ -465,7 +470,7 @@ def usable_login(stale_token: str | None = None) -> CurrentLogin | None:
         try:
             login = _ensure_fresh(state(), login.ref, login.stored, None)
         except LoginEnded as ended:
-            _forget(login.stored, ended)
+            _forget(login.ref, login.stored, ended)
             return None
         setattr(g, _G_LOGIN, login)
     return login

@@ -25,7 +25,18 @@ class WikiHTTPError(Exception):
 
 
 class WikiUnreachable(WikiHTTPError):
-    """Timeout, connection failure or a 5xx: the wiki is having trouble; retry later."""
+    """Timeout, connection failure or a 5xx: the wiki is having trouble; retry later.
+
+    ``status`` and ``retry_after`` are set when the wiki did answer (a 5xx), so callers can
+    honour ``Retry-After``.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class WikiGarbage(WikiHTTPError):
@@ -55,7 +66,8 @@ class LimitsMixin(requests.Session):
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout)
+        if kwargs.get("timeout") is None:  # some libraries pass timeout=None: never wait forever
+            kwargs["timeout"] = self.timeout
         kwargs["allow_redirects"] = False
         kwargs["stream"] = True
         kwargs["verify"] = True
@@ -79,7 +91,11 @@ class LimitsMixin(requests.Session):
         if 300 <= response.status_code < 400:
             raise WikiGarbage(f"the wiki answered with a redirect ({response.status_code})")
         if response.status_code >= 500:
-            raise WikiUnreachable(f"the wiki answered HTTP {response.status_code}")
+            raise WikiUnreachable(
+                f"the wiki answered HTTP {response.status_code}",
+                status=response.status_code,
+                retry_after=response.headers.get("Retry-After"),
+            )
         return response
 
 

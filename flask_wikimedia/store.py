@@ -119,11 +119,12 @@ class LoginStore(ABC):
         """Raise StoreUnavailable if the store cannot be reached."""
 
 
+# Returns 0 if the version moved on (or the record is gone), else 1 + the failure count.
 _CAS = """
 if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return 1
+  return 1 + tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
 end
 return 0
 """
@@ -204,7 +205,7 @@ class RedisLoginStore(LoginStore):
             )
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
-        return Stored(new, record) if done == 1 else None
+        return Stored(new, record, int(done) - 1) if done else None
 
     def delete(self, ref: str) -> None:
         try:

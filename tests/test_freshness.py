@@ -16,7 +16,7 @@ from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.extension import get_state
 from flask_wikimedia.testing import login
 
-MAX_AGE = 0.5
+MAX_AGE = 0.8
 JSON = {"Accept": "application/json"}
 
 

@@ -441,3 +441,24 @@ def test_tokens_never_reach_the_refresh_signal(app, client, devwiki):
     assert kwargs["user"].username == "Alice"
     assert record.access_token not in repr(seen)
     assert record.refresh_token not in repr(seen)
+
+
+@pytest.mark.parametrize("backend", ["redis", "memory"])
+def test_failure_count_survives_writes_and_never_creates_a_record(devwiki, redis_client, backend):
+    app = make_app(devwiki, redis_client if backend == "redis" else None)
+    client = app.test_client()
+    login(client, devwiki, "Alice")
+    store = get_state(app).store
+    ref = session_ref(client)
+    first = store.get(ref)
+    assert first.failures == 0
+    store.note_failure(ref)
+    assert store.get(ref).failures == 1
+    written = store.replace(ref, first.version, first.record)
+    assert written is not None and written.failures == 1
+    assert store.get(ref).failures == 1
+    store.delete(ref)
+    store.note_failure(ref)  # a logout meanwhile: counting must not bring a record back
+    assert store.get(ref) is None
+    if backend == "redis":
+        assert redis_client.keys("tests:wikimedia:login:*") == []
