@@ -17,6 +17,8 @@ Config keys (set them before ``init_app``):
 ``WIKIMEDIA_DENY_BLOCKED``         refuse blocked users at login and end their logins (False)
 ``WIKIMEDIA_REQUIRE_CONFIRMED_EMAIL``  refuse users without a confirmed email (False)
 ``WIKIMEDIA_REQUIRED_RIGHTS`` / ``WIKIMEDIA_REQUIRED_GROUPS``  refuse users lacking these at login (())
+``WIKIMEDIA_API_HOSTS``            extra https hosts API sessions may send tokens to (())
+``WIKIMEDIA_APP_TOKEN``            owner-only or personal API token for ``api.app_session()``
 ``WIKIMEDIA_URL_PREFIX``           where the blueprint is mounted (``/auth``)
 ``WIKIMEDIA_DEV_WIKI``             True (debug/testing only): serve the development wiki at ``/_devwiki``
 """
