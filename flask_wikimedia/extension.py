@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import redis
 from flask import Flask, current_app, request, url_for
@@ -138,6 +139,13 @@ def _names(value: object, key: str) -> frozenset[str]:
     raise ConfigurationError(f"{key} must be a list of names")
 
 
+def _https_or_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
+
+
 def _redis_client(value: object) -> redis.Redis | None:
     if value is None or value == "":
         return None
@@ -240,6 +248,11 @@ class Wikimedia:
                 "Set WIKIMEDIA_CLIENT_ID to your OAuth 2.0 consumer key (register one at "
                 "https://meta.wikimedia.org/wiki/Special:OAuthConsumerRegistration/propose/oauth2), "
                 "or WIKIMEDIA_DEV_WIKI = True to try things locally against the development wiki."
+            )
+        if wiki_url is not None and not relaxed and not _https_or_loopback(wiki_url):
+            raise ConfigurationError(
+                f"WIKIMEDIA_WIKI_URL {wiki_url!r} is not https: tokens and the client secret "
+                "would cross the network in clear. Use the wiki's https URL."
             )
         agent = cfg["WIKIMEDIA_USER_AGENT"]
         if not agent:

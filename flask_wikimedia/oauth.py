@@ -29,6 +29,9 @@ from .outbound import LimitsMixin, WikiGarbage, WikiSession, WikiUnreachable, js
 
 # Used when the token answer has no expires_in: one hour is MediaWiki's default lifetime.
 FALLBACK_EXPIRES_IN = 3600
+# A lifetime of zero or less is nonsense (obeying it would refresh on every request); assume
+# a short one instead. If the token really is dead, the wiki refusing it triggers a refresh.
+NONSENSE_EXPIRES_IN = 180
 
 
 class WikiRefused(Exception):
@@ -56,7 +59,21 @@ class TokenSet:
 
 
 class _TokenSession(OAuth2Session, LimitsMixin):  # type: ignore[misc]
-    """Authlib's requests client with our outbound limits."""
+    """Authlib's requests client with our outbound limits.
+
+    A 429 from the token endpoint (Wikimedia's API gateway) means "later", not "no": it becomes
+    :class:`WikiUnreachable` before Authlib reads it as an OAuth error.
+    """
+
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        response: requests.Response = super().request(method, url, *args, **kwargs)
+        if response.status_code == 429:
+            raise WikiUnreachable(
+                "the wiki is rate-limiting us",
+                status=429,
+                retry_after=response.headers.get("Retry-After"),
+            )
+        return response
 
 
 def new_code_verifier() -> str:
@@ -134,8 +151,9 @@ class OAuthClient:
             token = session.fetch_token(endpoint(wiki_url, "access_token"), **params)
         except OAuthError as exc:
             raise WikiRefused(exc.error or "error", exc.description or "", 400) from exc
-        except (ValueError, requests.HTTPError) as exc:
-            raise WikiGarbage("the token answer was not a JSON object") from exc
+        except (ValueError, TypeError, OverflowError, requests.HTTPError) as exc:
+            # Not JSON, or fields Authlib cannot use (it does int(expires_in)): garbage.
+            raise WikiGarbage("the token answer was not a usable JSON object") from exc
         except requests.RequestException as exc:
             raise WikiUnreachable("the wiki could not be reached") from exc
         return _token_set(token)
@@ -181,6 +199,10 @@ class OAuthClient:
 
 
 def _token_set(token: dict[str, Any]) -> TokenSet:
+    token_type = token.get("token_type", "Bearer")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        # MediaWiki always issues Bearer tokens; anything else we would not know how to use.
+        raise WikiGarbage("the token answer's token_type is not Bearer")
     access = token.get("access_token")
     if not isinstance(access, str) or not access:
         raise WikiGarbage("the token answer had no access_token")
@@ -192,6 +214,8 @@ def _token_set(token: dict[str, Any]) -> TokenSet:
         expires_in = int(expires_in)
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
         raise WikiGarbage("the token answer's expires_in is not a number")
+    if not expires_in > 0:  # also catches NaN
+        expires_in = NONSENSE_EXPIRES_IN
     # Owner-only tokens live ~1000 years: treat anything past a century as "never expires".
     expires_at = math.inf if expires_in > 100 * 365 * 86400 else time.time() + float(expires_in)
     return TokenSet(access, refresh or None, expires_at)

@@ -9,6 +9,7 @@ again later) and :class:`WikiGarbage` (redirects, oversized or unparsable answer
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import requests
@@ -78,15 +79,13 @@ class LimitsMixin(requests.Session):
         except requests.RequestException as exc:
             raise WikiUnreachable("the wiki could not be reached") from exc
         try:
-            body = response.raw.read(self.max_bytes + 1, decode_content=True)
-        except requests.Timeout as exc:
-            raise WikiUnreachable("the wiki stopped answering") from exc
-        except Exception as exc:  # urllib3 raises a zoo of read errors
-            raise WikiUnreachable("the wiki's answer was cut off") from exc
+            body = self._read_body(response)
+        except WikiHTTPError:
+            raise
+        except Exception as exc:  # urllib3 raises a zoo of read errors, timeouts included
+            raise WikiUnreachable("the wiki's answer was cut off or stalled") from exc
         finally:
             response.close()
-        if len(body) > self.max_bytes:
-            raise WikiGarbage(f"the wiki's answer was larger than {self.max_bytes} bytes")
         response._content = body
         if 300 <= response.status_code < 400:
             raise WikiGarbage(f"the wiki answered with a redirect ({response.status_code})")
@@ -97,6 +96,26 @@ class LimitsMixin(requests.Session):
                 retry_after=response.headers.get("Retry-After"),
             )
         return response
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        """Read at most ``max_bytes``, within a wall-clock deadline of connect + read timeout.
+
+        Per-socket timeouts alone let a wiki trickling a byte at a time hold a worker forever
+        (security catalogue PE-5), so the body is read in pieces against a total deadline.
+        """
+        deadline = time.monotonic() + sum(self.timeout)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = response.raw.read1(65536, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise WikiGarbage(f"the wiki's answer was larger than {self.max_bytes} bytes")
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise WikiUnreachable("the wiki's answer took too long")
 
 
 class WikiSession(LimitsMixin):

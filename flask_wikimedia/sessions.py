@@ -156,7 +156,12 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             return None
 
     def _retrieve_session_data(self, store_id: str) -> _Data | None:
-        raw = self.client.get(store_id)
+        try:
+            raw = self.client.get(store_id)
+        except redis.ResponseError:
+            # WRONGTYPE: something else (planted, or another tool's data) sits at this key.
+            log.warning("a session key holds a value of the wrong Redis type; starting anew")
+            return None
         if raw is None:
             return None
         data = self.unseal(store_id, raw) if isinstance(raw, bytes) else None

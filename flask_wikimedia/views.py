@@ -126,7 +126,11 @@ def callback() -> Response:
             LoginFailed("The login link is malformed. Please start again."), "state", items
         )
     state = request.args.get("state", "")
-    entry = next((p for p in items if state and hmac.compare_digest(p.state, state)), None)
+    # Bytes: compare_digest refuses str with non-ASCII characters (a 500 for state=%C3%A9).
+    wanted = state.encode()
+    entry = next(
+        (p for p in items if state and hmac.compare_digest(p.state.encode(), wanted)), None
+    )
     others = [p for p in items if p is not entry]
     error = request.args.get("error")
     if error is not None:
@@ -188,7 +192,7 @@ def callback() -> Response:
                 "WIKIMEDIA_CLIENT_ID and WIKIMEDIA_CLIENT_SECRET"
             )
         else:
-            log.info("code exchange refused by the wiki: %r", exc.error[:100])
+            log.info("code exchange refused by the wiki: %r", str(exc.error)[:100])
         return _fail(
             LoginFailed("The wiki refused this login. Please start the login again."),
             "wiki_refused",
@@ -259,7 +263,11 @@ def _csrf_ok() -> bool:
             return False
         return True
     expected = session.get(CSRF_KEY)
-    return isinstance(expected, str) and bool(sent) and hmac.compare_digest(expected, sent)
+    return (
+        isinstance(expected, str)
+        and bool(sent)
+        and hmac.compare_digest(expected.encode(), sent.encode())
+    )
 
 
 @bp.post("/logout")
@@ -272,7 +280,7 @@ def logout() -> Response:
             "logged in. Reload the page and try again."
         )
     user = end_login()
-    signals.logged_out.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
+    signals.logged_out.send(current_app._get_current_object(), user=user, reason="logout")  # type: ignore[attr-defined]
     response = redirect(safe_next(request.form.get("next"), st.default_next()), 303)
     response.headers["Cache-Control"] = "no-store"
     return response

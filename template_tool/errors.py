@@ -10,6 +10,7 @@ import logging
 
 import redis
 from flask import Flask, jsonify, render_template
+from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
@@ -42,7 +43,11 @@ def http_error(error: HTTPException) -> Response:
         assert isinstance(response, Response)
         return response
     code = error.code or 500
-    if wants_json():
+    if request_ctx.url_adapter is None:
+        # Flask refused the request before routing (an untrusted Host with TRUSTED_HOSTS set):
+        # no URLs can be built, so no page template either. A plain answer says enough.
+        response = Response(f"{code} {error.name}\n", mimetype="text/plain")
+    elif wants_json():
         response = jsonify(error=error.name, status=code, message=error.description)
     else:
         response = Response(render_template("error.html", error=error), mimetype="text/html")
