@@ -41,9 +41,11 @@ class WikimediaError(HTTPException):
     code = 500
     title = "Something went wrong"
     reason = "error"
+    #: What the page says when the raiser gives no description of its own.
+    default_description: str | None = None
 
     def __init__(self, description: str | None = None, *, reason: str | None = None) -> None:
-        super().__init__(description)
+        super().__init__(description or self.default_description)
         if reason is not None:
             self.reason = reason
 
@@ -82,13 +84,10 @@ class LoginDeclined(WikimediaError, Forbidden):
     title = "You declined"
     reason = "declined"
 
-    def __init__(self, description: str | None = None, *, reason: str | None = None) -> None:
-        super().__init__(
-            description
-            or "You chose not to allow this tool to use your Wikimedia account, so you are "
-            "not logged in. You can try again whenever you like.",
-            reason=reason,
-        )
+    default_description = (
+        "You chose not to allow this tool to use your Wikimedia account, so you are "
+        "not logged in. You can try again whenever you like."
+    )
 
 
 class LoginRefused(WikimediaError, Forbidden):
@@ -106,8 +105,7 @@ class LoginRequired(WikimediaError, Unauthorized):
     title = "Login required"
     reason = "login_required"
 
-    def __init__(self, description: str | None = None, *, reason: str | None = None) -> None:
-        super().__init__(description or "You need to log in with Wikimedia first.", reason=reason)
+    default_description = "You need to log in with Wikimedia first."
 
     def extra_headers(self) -> list[tuple[str, str]]:
         # Not a Bearer/Basic resource: the login is a browser redirect flow.
@@ -162,13 +160,10 @@ class WikiBadResponse(WikimediaError, BadGateway):
     title = "The wiki gave an unexpected answer"
     reason = "wiki_bad_response"
 
-    def __init__(self, description: str | None = None, *, reason: str | None = None) -> None:
-        super().__init__(
-            description
-            or "The wiki answered in a way this tool did not understand. Nothing was stored; "
-            "please try again in a moment.",
-            reason=reason,
-        )
+    default_description = (
+        "The wiki answered in a way this tool did not understand. Nothing was stored; "
+        "please try again in a moment."
+    )
 
 
 class WikiUnavailable(WikimediaError, ServiceUnavailable):
@@ -178,13 +173,10 @@ class WikiUnavailable(WikimediaError, ServiceUnavailable):
     title = "The wiki is not answering"
     reason = "wiki_unavailable"
 
-    def __init__(self, description: str | None = None, *, reason: str | None = None) -> None:
-        super().__init__(
-            description
-            or "The wiki could not be reached in time. You are still logged in; please try "
-            "again in a moment.",
-            reason=reason,
-        )
+    default_description = (
+        "The wiki could not be reached in time. You are still logged in; please try "
+        "again in a moment."
+    )
 
     def extra_headers(self) -> list[tuple[str, str]]:
         return [("Retry-After", "30")]
@@ -197,12 +189,9 @@ class StoreUnavailable(WikimediaError, ServiceUnavailable):
     title = "Temporarily unavailable"
     reason = "store_unavailable"
 
-    def __init__(self, description: str | None = None, *, reason: str | None = None) -> None:
-        super().__init__(
-            description
-            or "This tool cannot reach its session store right now. Please try again in a minute.",
-            reason=reason,
-        )
+    default_description = (
+        "This tool cannot reach its session store right now. Please try again in a minute."
+    )
 
     def extra_headers(self) -> list[tuple[str, str]]:
         return [("Retry-After", "10")]
