@@ -168,6 +168,29 @@ def copy_cookies(source: FlaskClient, target: FlaskClient) -> None:
         target.set_cookie(cookie.key, cookie.value, domain=cookie.domain, path=cookie.path)
 
 
+def get_in_parallel(app: Flask, client: FlaskClient, path: str, n: int) -> list[int]:
+    """GET ``path`` from ``n`` clients carrying ``client``'s cookies, released at once by a
+    barrier; their status codes."""
+    clients = []
+    for _ in range(n):
+        other = app.test_client()
+        copy_cookies(client, other)
+        clients.append(other)
+    barrier = threading.Barrier(n)
+    statuses: list[int] = []
+
+    def hit(c: FlaskClient) -> None:
+        barrier.wait()
+        statuses.append(c.get(path).status_code)
+
+    threads = [threading.Thread(target=hit, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    return statuses
+
+
 def set_cookie_headers(response: TestResponse) -> list[str]:
     return response.headers.getlist("Set-Cookie")
 

@@ -25,9 +25,9 @@ from securitykit import (
     assert_clean_page,
     begin,
     build_app,
-    copy_cookies,
     deliver,
     edit_upstream_json,
+    get_in_parallel,
     hang,
     is_logged_in,
     keys,
@@ -430,24 +430,7 @@ def test_parallel_requests_with_an_expired_token_refresh_once(app, wiki, grace):
     log_in(client, wiki, "Alice")
     wiki.expire_access_tokens("Alice")
     make_due(app, client)
-    clients = []
-    for _ in range(10):
-        other = app.test_client()
-        copy_cookies(client, other)
-        clients.append(other)
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
-
-    def hit(c) -> None:
-        barrier.wait()
-        statuses.append(c.get("/private").status_code)
-
-    threads = [threading.Thread(target=hit, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
-    assert statuses == [200] * 10
+    assert get_in_parallel(app, client, "/private", 10) == [200] * 10
     assert wiki.calls["token:refresh_token"] == 1
     assert is_logged_in(client)
 
@@ -622,24 +605,7 @@ def test_many_parallel_requests_re_read_the_profile_once(az_app, wiki, clock):
     log_in(client, wiki, "Alice")
     calls = wiki.calls["profile"]
     clock(301)
-    clients = []
-    for _ in range(30):
-        other = az_app.test_client()
-        copy_cookies(client, other)
-        clients.append(other)
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
-
-    def hit(c) -> None:
-        barrier.wait()
-        statuses.append(c.get("/edit").status_code)
-
-    threads = [threading.Thread(target=hit, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
-    assert statuses == [200] * 30
+    assert get_in_parallel(az_app, client, "/edit", 30) == [200] * 30
     assert wiki.calls["profile"] - calls == 1
 
 
