@@ -48,7 +48,16 @@ def parse_mw_timestamp(value: object) -> datetime | None:
     if not isinstance(value, str) or len(value) != 14 or not value.isdigit():
         raise ProfileError("profile field 'registered' is not a 14-digit MediaWiki timestamp")
     try:
-        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        # Not strptime: it is ~7x slower, and this runs on every protected request.
+        return datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[8:10]),
+            int(value[10:12]),
+            int(value[12:14]),
+            tzinfo=UTC,
+        )
     except ValueError as exc:
         raise ProfileError("profile field 'registered' is not a valid timestamp") from exc
 

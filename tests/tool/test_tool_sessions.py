@@ -188,3 +188,27 @@ def test_session_lifetime_is_extended_by_use(client, devwiki, redis_client):
     redis_client.expire(key, 1000)
     client.get("/")
     assert redis_client.ttl(key) > 1000
+
+
+def write_commands(redis_client) -> dict[str, int]:
+    stats = redis_client.info("commandstats")
+    return {
+        name: stat["calls"]
+        for name, stat in stats.items()
+        if name in ("cmdstat_set", "cmdstat_expire", "cmdstat_hset", "cmdstat_del")
+    }
+
+
+def test_protected_pages_write_nothing_to_redis_while_the_session_is_fresh(
+    client, devwiki, redis_client
+):
+    """Two round trips per protected request (session + login record), no write-back: the
+    session's lifetime is only extended once it has run down by more than 1%."""
+    login(client, devwiki, "Alice")
+    client.get("/profile")
+    redis_client.config_resetstat()
+    for _ in range(5):
+        assert client.get("/profile").status_code == 200
+    assert write_commands(redis_client) == {}
+    assert redis_client.info("commandstats")["cmdstat_evalsha"]["calls"] == 5  # GET + PTTL
+    assert redis_client.info("commandstats")["cmdstat_hmget"]["calls"] == 5  # login record
