@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -282,15 +283,23 @@ def _send_refreshed(login: CurrentLogin) -> None:
     )
 
 
-def _profile(st: WikimediaState, wiki_url: str, access_token: str) -> dict[str, Any]:
+@contextmanager
+def _wiki_trouble(during: str) -> Iterator[None]:
+    """A wiki that cannot be reached is a 503 that keeps the login; one that answers garbage is
+    a 502. Logged without any request or answer content."""
     try:
-        return st.oauth.profile(wiki_url, access_token)
+        yield
     except WikiUnreachable as exc:
-        log.warning("wiki unreachable while re-reading a profile: %s", exc)
+        log.warning("wiki unreachable during %s: %s", during, exc)
         raise WikiUnavailable() from exc
     except WikiGarbage as exc:
-        log.warning("unusable profile answer from the wiki: %s", exc)
+        log.warning("unusable answer from the wiki during %s: %s", during, exc)
         raise WikiBadResponse() from exc
+
+
+def _profile(st: WikimediaState, wiki_url: str, access_token: str) -> dict[str, Any]:
+    with _wiki_trouble("a profile re-read"):
+        return st.oauth.profile(wiki_url, access_token)
 
 
 def _user_from_profile(st: WikimediaState, ref: str, profile: dict[str, Any]) -> WikimediaUser:
@@ -311,7 +320,8 @@ def _refresh_tokens(st: WikimediaState, ref: str, current: Stored, wiki_url: str
         _end(st, ref, "expired")
     assert record.refresh_token is not None
     try:
-        tokens = st.oauth.refresh(wiki_url, record.refresh_token)
+        with _wiki_trouble("a token refresh"):
+            tokens = st.oauth.refresh(wiki_url, record.refresh_token)
     except WikiRefused as exc:
         latest = st.store.get(ref)
         if latest is not None and latest.record.refresh_token != record.refresh_token:
@@ -326,12 +336,6 @@ def _refresh_tokens(st: WikimediaState, ref: str, current: Stored, wiki_url: str
             )
         log.info("refresh refused by the wiki (%s); logging the user out", exc.error)
         _end(st, ref, "refresh_refused")
-    except WikiUnreachable as exc:
-        log.warning("wiki unreachable during a token refresh: %s", exc)
-        raise WikiUnavailable() from exc
-    except WikiGarbage as exc:
-        log.warning("unusable token answer during a refresh: %s", exc)
-        raise WikiBadResponse() from exc
     return _write(st, ref, current, lambda latest: _with_tokens(latest, tokens))
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 import threading
 
 from .models import DEV_CLIENT_ID
 from .wiki import FLAVORS, DevWiki
+
+log = logging.getLogger("flask_wikimedia.devwiki")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,13 +26,20 @@ def main(argv: list[str] | None = None) -> None:
 
     wiki = DevWiki(flavor=args.flavor)
     base_url = wiki.start(args.host, args.port, quiet=False)
-    print("Development wiki — this is not a real login.")
-    print(f"  WIKIMEDIA_WIKI_URL = {base_url}")
-    print(f"  client id          = {DEV_CLIENT_ID} (public client: PKCE, no secret;")
-    print("                       any http(s) redirect URI on 127.0.0.1, localhost or [::1])")
-    print(f"  test users         = {', '.join(wiki.users)}")
-    print(f"  flavor             = {wiki.flavor}")
-    print("Press Ctrl+C to stop.", flush=True)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    log.info(
+        "Development wiki — this is not a real login.\n"
+        "  WIKIMEDIA_WIKI_URL = %s\n"
+        "  client id          = %s (public client: PKCE, no secret;\n"
+        "                       any http(s) redirect URI on 127.0.0.1, localhost or [::1])\n"
+        "  test users         = %s\n"
+        "  flavor             = %s\n"
+        "Press Ctrl+C to stop.",
+        base_url,
+        DEV_CLIENT_ID,
+        ", ".join(wiki.users),
+        wiki.flavor,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
