@@ -103,7 +103,9 @@ def _store_problems(app: Flask) -> list[str]:
     except StoreUnavailable:
         return ["Redis (the login store) cannot be reached: check WIKIMEDIA_REDIS / REDIS_URL."]
     if isinstance(store, RedisLoginStore):
-        host = store.client.connection_pool.connection_kwargs.get("host", "")
+        # A cluster or Sentinel client names no single host: judged as remote (the safe side).
+        pool = getattr(store.client, "connection_pool", None)
+        host = pool.connection_kwargs.get("host", "") if pool is not None else ""
         if host not in _LOCAL_HOSTS and len(store.prefix) < MIN_PREFIX:
             return [
                 f"Redis keys are prefixed with only {store.prefix!r}: on a shared Redis (Toolforge) "

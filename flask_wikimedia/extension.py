@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import redis
 from flask import Flask, current_app, request, url_for
 from markupsafe import Markup, escape
+from redis.cluster import RedisCluster
 
 from .crypto import Sealer
 from .errors import ConfigurationError
@@ -146,17 +147,21 @@ def _https_or_loopback(url: str) -> bool:
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
 
 
-def _redis_client(value: object) -> redis.Redis | None:
+def _redis_client(value: object) -> redis.Redis | RedisCluster | None:
     if value is None or value == "":
         return None
-    if isinstance(value, redis.Redis):
+    # A Sentinel-managed client (Sentinel.master_for) is a redis.Redis too.
+    if isinstance(value, redis.Redis | RedisCluster):
         return value
     if isinstance(value, str):
         from .sessions import connect_redis
 
         # Short timeouts, no retry storms: Redis trouble must be a fast 503 (invariant 7).
         return connect_redis(value)
-    raise ConfigurationError("WIKIMEDIA_REDIS must be a redis.Redis client or a redis:// URL")
+    raise ConfigurationError(
+        "WIKIMEDIA_REDIS must be a redis.Redis client (Sentinel's master_for() makes one too), "
+        "a redis.cluster.RedisCluster client, or a redis:// URL"
+    )
 
 
 class Wikimedia:

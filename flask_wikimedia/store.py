@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from .crypto import Sealer
 from .errors import StoreUnavailable
@@ -141,7 +142,9 @@ return 0
 class RedisLoginStore(LoginStore):
     """Login records in Redis, as a hash ``{v: version, d: AES-GCM(record)}`` with a TTL."""
 
-    def __init__(self, client: redis.Redis, prefix: str, sealer: Sealer, ttl: int) -> None:
+    def __init__(
+        self, client: redis.Redis | RedisCluster, prefix: str, sealer: Sealer, ttl: int
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.sealer = sealer

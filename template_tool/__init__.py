@@ -14,9 +14,9 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from flask_wikimedia import Wikimedia
-from flask_wikimedia.sessions import connect_redis, use_redis_sessions
+from flask_wikimedia.sessions import use_redis_sessions
 
-from . import errors, gated, health, main, sandbox, security, settings
+from . import errors, gated, health, main, redis_client, sandbox, security, settings
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -28,7 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Health checks and static files are served even while Redis is down.
         use_redis_sessions(
             app,
-            connect_redis(app.config["REDIS_URL"]),
+            redis_client.connect(app.config["REDIS_URL"]),  # one server, Sentinel or Cluster
             app.config["SESSION_KEY_PREFIX"],
             exempt_endpoints=("static", "health.healthz"),
         )

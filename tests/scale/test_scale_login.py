@@ -1,0 +1,38 @@
+"""Login, protected requests, refresh and logout on a Redis Cluster and behind Sentinel."""
+
+from __future__ import annotations
+
+from apps import make_app
+from refresh_helpers import login_due_for_refresh, session_ref
+
+from flask_wikimedia.extension import get_state
+from flask_wikimedia.testing import login
+
+JSON = {"Accept": "application/json"}
+
+
+def test_login_protected_request_and_logout(devwiki, scaled_redis):
+    app = make_app(devwiki, scaled_redis)
+    client = app.test_client()
+    assert client.get("/private").status_code == 302
+    assert login(client, devwiki, "Alice").status_code == 303
+    assert client.get("/private").text == "private page of Alice"
+    assert client.get("/api/whoami", headers=JSON).json["username"] == "Alice"
+    ref = session_ref(client)
+    assert ref is not None
+    with client.session_transaction() as sess:
+        sess["_wikimedia_csrf"] = "csrf-token-for-this-test"
+    logout = client.post("/auth/logout", data={"csrf_token": "csrf-token-for-this-test"})
+    assert logout.status_code == 303
+    assert get_state(app).store.get(ref) is None
+    assert client.get("/private").status_code == 302
+
+
+def test_expired_token_is_refreshed(devwiki, scaled_redis):
+    app = make_app(devwiki, scaled_redis)
+    client = app.test_client()
+    before = login_due_for_refresh(client, devwiki)
+    assert client.get("/private").text == "private page of Alice"
+    assert devwiki.calls["token:refresh_token"] == 1
+    after = get_state(app).store.get(session_ref(client))
+    assert after is not None and after.record.access_token != before.record.access_token
