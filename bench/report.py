@@ -109,6 +109,7 @@ def render(report: Report) -> str:
         ("d2/b", "ours as the guide recommends vs. a Flask-Session read", 0.85),
         ("d2/c", "ours as the guide recommends vs. the peer on Flask-Session", 1.0),
         ("d2/b2", "ours vs. a session read, both on sealed sessions", None),
+        ("d3/d2", "ours on a 3-primary Redis Cluster vs. on one Redis", None),
     ]
     add("| ratio | meaning | req/s ratio | CPU ratio | target (req/s) |")
     add("|---|---|--:|--:|---|")

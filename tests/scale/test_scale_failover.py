@@ -1,4 +1,4 @@
-"""A Sentinel failover under load: the sample tool in four gunicorn workers, a steady stream of
+"""A Sentinel failover under load: the sample tool in four gunicorn sync workers, a steady stream of
 logged-in requests, and the primary killed (SIGKILL), then separately ``SENTINEL FAILOVER``.
 
 Requests in the window get a fast 503 (none slower than 3 s, never a 500), and once the sentinels
@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_tool_gunicorn import running, tool_environ
+from scalekit import REPO, gunicorn
+from test_tool_gunicorn import tool_environ
 from toolkit import free_port, http_login, register_tool
 
 from bench.topologies import LocalSentinelGroup
 from flask_wikimedia.devwiki import DevWiki
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARTIFACTS = REPO / "tests" / "artifacts"
 CLIENT_THREADS = 4
 #: Invariant 7: Redis trouble is a 503 within 3 s.
 SLOWEST_ALLOWED = 3.0
@@ -105,7 +106,8 @@ def run_failover(
     port = free_port()
     register_tool(devwiki, f"http://127.0.0.1:{port}/auth/callback")
     url = f"redis+sentinel://{group.sentinels_setting}/{group.name}/0"
-    with running(port, tool_environ(devwiki, url, port), tmp_path / "access.log") as base:
+    env = tool_environ(devwiki, url, port)
+    with gunicorn("app:app", port, env, tmp_path / "gunicorn.log", cwd=REPO) as base:
         http = http_login(base, devwiki, "Alice")
         stream = Stream(http, base + "/profile")
         with stream.flowing():
