@@ -35,10 +35,11 @@ import redis
 from flask import Flask, current_app, request, url_for
 from markupsafe import Markup, escape
 
-from .crypto import Sealer
+from .crypto import KeyNamer, Sealer
 from .errors import ConfigurationError
 from .oauth import OAuthClient
 from .outbound import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, full_user_agent
+from .sessions import bounded_client, connect_redis, harden_sessions
 from .store import LoginStore, MemoryLoginStore, RedisLoginStore
 from .user import WikimediaUser
 
@@ -150,10 +151,10 @@ def _redis_client(value: object) -> redis.Redis | None:
     if value is None or value == "":
         return None
     if isinstance(value, redis.Redis):
-        return value
+        # A client built as Flask-Session's docs show retries for many seconds on a hung
+        # Redis, and one without socket_timeout waits forever: use a fast-failing copy.
+        return bounded_client(value)
     if isinstance(value, str):
-        from .sessions import connect_redis
-
         # Short timeouts, no retry storms: Redis trouble must be a fast 503 (invariant 7).
         return connect_redis(value)
     raise ConfigurationError("WIKIMEDIA_REDIS must be a redis.Redis client or a redis:// URL")
@@ -289,7 +290,11 @@ class Wikimedia:
             if prefix is None:
                 prefix = str(cfg.get("SESSION_KEY_PREFIX") or "") + "wikimedia:"
             store = RedisLoginStore(
-                client, str(prefix), Sealer(secret_key, "login-record", fallbacks), int(login_ttl)
+                client,
+                str(prefix),
+                Sealer(secret_key, "login-record", fallbacks),
+                int(login_ttl),
+                KeyNamer(secret_key, "login"),
             )
         elif relaxed:
             log.warning("Flask-Wikimedia: no Redis configured; keeping logins in this process")
@@ -324,6 +329,9 @@ class Wikimedia:
             dev_wiki=dev_wiki,
         )
         app.extensions["wikimedia"] = state
+        # Flask-Session's Redis interface, installed before or after us, gets sealed values,
+        # digested key names and a 503 for Redis trouble (invariants 7 and 11).
+        harden_sessions(app)
 
         from .views import bp
 

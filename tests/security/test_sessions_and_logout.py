@@ -9,9 +9,7 @@ import time
 
 import pytest
 from securitykit import (
-    LOGIN_PREFIX,
     PENDING_COOKIE,
-    SESSION_PREFIX,
     approve,
     build_app,
     cookie_attributes,
@@ -22,8 +20,10 @@ from securitykit import (
     keys,
     log_in,
     log_out,
+    login_key,
     login_keys,
     raw_values,
+    session_key,
     session_ref,
     set_cookie_headers,
 )
@@ -64,8 +64,8 @@ def test_session_id_rotates_at_login_and_the_old_one_is_anonymous(any_app, wiki,
     after = session_cookie(client)
     assert after and after != before
     if setup_of(any_app) in SERVER_SIDE:
-        assert not fast_redis.exists(SESSION_PREFIX + before)
-        assert fast_redis.exists(SESSION_PREFIX + after)
+        assert not fast_redis.exists(session_key(any_app, before))
+        assert fast_redis.exists(session_key(any_app, after))
     client.set_cookie("session", before)
     assert not is_logged_in(client)
 
@@ -80,7 +80,7 @@ def test_attacker_chosen_session_id_is_never_adopted(wiki, fast_redis, setup, ch
     client.get("/probe/remember")
     log_in(client, wiki, "Alice")
     assert session_cookie(client) != chosen
-    assert not fast_redis.exists(SESSION_PREFIX + chosen)
+    assert not fast_redis.exists(session_key(app, chosen))
     attacker = app.test_client()
     attacker.set_cookie("session", chosen)
     assert not is_logged_in(attacker)
@@ -94,7 +94,7 @@ def test_switching_user_in_one_browser_drops_the_first_login(any_app, wiki, fast
     log_in(client, wiki, "Sysop")
     second_ref = session_ref(client)
     assert first_ref != second_ref
-    assert not fast_redis.exists(f"{LOGIN_PREFIX}login:{first_ref}")
+    assert not fast_redis.exists(login_key(any_app, first_ref))
     assert len(login_keys(fast_redis)) == 1
     assert client.get("/private").text == "private page of Sysop"
 
@@ -189,7 +189,7 @@ def test_logout_removes_every_trace_server_side(any_app, wiki, fast_redis):
     assert log_out(client).status_code == 303
     assert login_keys(fast_redis) == []
     if setup_of(any_app) in SERVER_SIDE:
-        assert not fast_redis.exists(SESSION_PREFIX + old)
+        assert not fast_redis.exists(session_key(any_app, old))
     raw = raw_values(fast_redis)
     assert record.access_token.encode() not in raw
     assert record.refresh_token.encode() not in raw
@@ -245,7 +245,7 @@ def test_request_in_flight_during_logout_cannot_bring_the_login_back(any_app, wi
     assert login_keys(fast_redis) == []
     assert not is_logged_in(slow)
     if setup_of(any_app) == "sealed-sessions":
-        assert not fast_redis.exists(SESSION_PREFIX + old_sid)
+        assert not fast_redis.exists(session_key(any_app, old_sid))
 
 
 def test_refresh_in_flight_during_logout_cannot_write_the_login_back(wiki, fast_redis):
@@ -273,7 +273,7 @@ def test_refresh_in_flight_during_logout_cannot_write_the_login_back(wiki, fast_
     assert client.post("/auth/logout", data={"csrf_token": token}).status_code == 303
     worker.join(10)
     assert result["status"] == 302  # the in-flight request ended logged out
-    assert not fast_redis.exists(f"{LOGIN_PREFIX}login:{ref}")
+    assert not fast_redis.exists(login_key(app, ref))
     assert login_keys(fast_redis) == []
     assert not is_logged_in(slow)
 
