@@ -29,6 +29,7 @@ from securitykit import (
 )
 
 from flask_wikimedia.extension import get_state
+from flask_wikimedia.pending import HOST_COOKIE_NAME
 
 SERVER_SIDE = ("flask-session", "sealed-sessions")
 
@@ -281,19 +282,20 @@ def test_refresh_in_flight_during_logout_cannot_write_the_login_back(wiki, fast_
 # --------------------------------------------------------------------------- CK
 
 
-def _pending_cookie_headers(response) -> list[dict[str, str]]:
+def _pending_cookie_headers(response, name: str = PENDING_COOKIE) -> list[dict[str, str]]:
     return [
-        cookie_attributes(h)[2]
-        for h in set_cookie_headers(response)
-        if h.startswith(PENDING_COOKIE + "=")
+        cookie_attributes(h)[2] for h in set_cookie_headers(response) if h.startswith(name + "=")
     ]
 
 
 @pytest.mark.parametrize("base_url", ["https://localhost", "http://localhost"])
 def test_pending_login_cookie_flags_on_every_path(wiki, fast_redis, base_url):
     """CK-1/CK-2: the pending-login cookie is HttpOnly, SameSite=Lax (Strict would be dropped
-    on the wiki's redirect back), scoped to /auth, host-only, and Secure whenever the session
-    cookie is (https, or SESSION_COOKIE_SECURE)."""
+    on the wiki's redirect back), host-only, and Secure whenever the session cookie is (https,
+    or SESSION_COOKIE_SECURE); on https it is a ``__Host-`` cookie (so ``Path=/``), on http
+    scoped to /auth."""
+    secure = base_url.startswith("https")
+    name = HOST_COOKIE_NAME if secure else PENDING_COOKIE
     app = build_app(
         wiki,
         fast_redis,
@@ -312,11 +314,11 @@ def test_pending_login_cookie_flags_on_every_path(wiki, fast_redis, base_url):
     responses.append(client.get("/auth/callback?error=access_denied", base_url=base_url))
     seen = 0
     for response in responses:
-        for attrs in _pending_cookie_headers(response):
+        for attrs in _pending_cookie_headers(response, name):
             seen += 1
             assert "httponly" in attrs
             assert attrs.get("samesite", "").lower() == "lax"
-            assert attrs.get("path") == "/auth"
+            assert attrs.get("path") == ("/" if secure else "/auth")
             assert "domain" not in attrs
             assert ("secure" in attrs) == base_url.startswith("https")
     assert seen >= 3
