@@ -1,4 +1,4 @@
-"""Invariant 7 with plain Flask-Session, set up as its docs show (issue 9 item 8, catalogue RF-7).
+"""Invariant 7 with plain Flask-Session, set up as its docs show (issue 9 item 8, catalogue FS-1).
 
 ``SESSION_TYPE = "redis"``, ``SESSION_REDIS = redis.Redis(..., socket_timeout=1)`` (or with no
 timeout at all), ``Session(app)``, and ``Wikimedia(app)`` before or after it. Before the fix a

@@ -1,5 +1,5 @@
 """The pending-login cookie: bound to this browser, and within what browsers keep (issue 9
-item 5, catalogue CK-4/CK-5). The same in a real browser: tests/tool/test_browser_pending.py.
+item 5, catalogue PC-1, PC-2). The same in a real browser: tests/tool/test_browser_pending.py.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ def _callback_path(url: str) -> str:
     return url.split("://", 1)[1].split("/", 1)[1]
 
 
-# --------------------------------------------------------------------------- CK-4
+# --------------------------------------------------------------------------- PC-1
 
 
 def test_on_https_the_pending_cookie_is_a_host_cookie(wiki, fast_redis):
-    """CK-4: ``__Host-`` name, Secure, Path=/, no Domain: only this origin can set it."""
+    """PC-1: ``__Host-`` name, Secure, Path=/, no Domain: only this origin can set it."""
     app = _https_app(wiki, fast_redis)
     headers = set_cookie_headers(_start(app.test_client()))
     pending = [cookie_attributes(h) for h in headers if "wikimedia_login" in h]
@@ -55,7 +55,7 @@ def test_on_https_the_pending_cookie_is_a_host_cookie(wiki, fast_redis):
 
 
 def test_a_pending_login_tossed_from_a_sibling_domain_cannot_log_the_victim_in(wiki, fast_redis):
-    """CK-4 (login CSRF by cookie tossing): the attacker starts a login in their own browser,
+    """PC-1 (login CSRF by cookie tossing): the attacker starts a login in their own browser,
     approves it as themselves, and plants their pending-login cookie in the victim's browser
     from a sibling domain (which can set ``wikimedia_login`` with ``Domain=``, but not a
     ``__Host-`` cookie), then sends the victim to the callback: refused, the victim is not
@@ -77,7 +77,7 @@ def test_a_pending_login_tossed_from_a_sibling_domain_cannot_log_the_victim_in(w
 
 
 def test_a_value_sealed_for_one_cookie_name_does_not_open_under_another(wiki, fast_redis):
-    """CK-4: an http-era value (or another mount's) copied into the __Host- name is refused."""
+    """PC-1: an http-era value (or another mount's) copied into the __Host- name is refused."""
     app = build_app(wiki, fast_redis, "sealed-sessions")
     plain = app.test_client()
     login = _start(plain, "/", base_url="http://localhost")
@@ -90,7 +90,7 @@ def test_a_value_sealed_for_one_cookie_name_does_not_open_under_another(wiki, fa
 
 
 def test_two_mounts_on_one_host_keep_separate_pending_cookies(wiki, fast_redis):
-    """CK-4: with Path=/ the mount is in the name: /auth and /login2 never overwrite each
+    """PC-1: with Path=/ the mount is in the name: /auth and /login2 never overwrite each
     other's entries."""
     app = _https_app(wiki, fast_redis, WIKIMEDIA_URL_PREFIX="/login2")
     headers = set_cookie_headers(_start_at(app, "/login2/login"))
@@ -104,13 +104,13 @@ def _start_at(app, path: str):
     return response
 
 
-# --------------------------------------------------------------------------- CK-5
+# --------------------------------------------------------------------------- PC-2
 
 
 @pytest.mark.parametrize("length", [0, 900, 1500, 1989, 5000])
 @pytest.mark.parametrize("base_url", [HTTPS, "http://localhost"])
 def test_the_pending_cookie_stays_within_what_browsers_keep(wiki, fast_redis, length, base_url):
-    """CK-5: visits to /auth/login?next=<length chars> (as cross-site links can make a victim
+    """PC-2: visits to /auth/login?next=<length chars> (as cross-site links can make a victim
     do), many times over: every Set-Cookie line stays under 4 KB, and a normal login in the
     same browser still completes (before: two 2000-char visits broke it for ten minutes)."""
     app = (
@@ -135,7 +135,7 @@ def test_the_pending_cookie_stays_within_what_browsers_keep(wiki, fast_redis, le
 
 @pytest.mark.parametrize("length", [1200, 1989])
 def test_an_over_long_next_is_replaced_by_the_default(wiki, fast_redis, length):
-    """CK-5: a next too long to store is not kept: after the login the user lands on the
+    """PC-2: a next too long to store is not kept: after the login the user lands on the
     app's default page instead (the login itself works)."""
     app = build_app(wiki, fast_redis, "sealed-sessions")
     client = app.test_client()

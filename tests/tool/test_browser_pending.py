@@ -1,4 +1,4 @@
-"""The pending-login cookie's byte budget in a real browser (issue 9 item 5b, catalogue CK-5).
+"""The pending-login cookie's byte budget in a real browser (issue 9 item 5b, catalogue PC-2).
 
 Headless Debian Chromium, the sample tool on a real WSGI server. Before the budget, visits to
 ``/auth/login?next=<2000 characters>`` (which any site can make a visitor do) grew the cookie
