@@ -141,9 +141,14 @@ def bounded_client(client: redis.Redis, *, timeout: float = MAX_REDIS_TIMEOUT) -
         kwargs.pop("retry_on_error", None)
         kwargs["retry_on_timeout"] = False
         kwargs.setdefault("health_check_interval", 30)
+        extra: dict[str, Any] = {}
+        if isinstance(pool, redis.BlockingConnectionPool):
+            # Waiting for a free connection counts against the same bound.
+            extra["timeout"] = timeout if pool.timeout is None else min(pool.timeout, timeout)
         copy_pool = type(pool)(
             connection_class=pool.connection_class,
             max_connections=pool.max_connections,
+            **extra,
             **kwargs,
         )
         bounded = redis.Redis(connection_pool=copy_pool)

@@ -21,7 +21,7 @@ from securitykit import (
     timed,
 )
 
-from flask_wikimedia.sessions import SafeRedisSessionInterface
+from flask_wikimedia.sessions import SafeRedisSessionInterface, bounded_client
 
 #: The invariant's bound: a 503 within 3 s.
 BOUND = 3.0
@@ -106,3 +106,19 @@ def test_the_callers_client_is_left_as_it_was(wiki, redis_server, redis_client):
     assert kwargs["socket_connect_timeout"] <= 1.0
     assert kwargs["retry"].get_retries() == 0
     client.close()
+
+
+def test_a_blocking_pool_waits_no_longer_than_the_bound_and_sentinel_is_left_alone(caplog):
+    """Waiting for a free connection of a ``BlockingConnectionPool`` counts against the bound
+    too (its default is 20 s); a Sentinel client cannot be copied faithfully: used as it is,
+    with a warning that says what to set."""
+    blocking = redis.Redis(
+        connection_pool=redis.BlockingConnectionPool(host="127.0.0.1", port=9, timeout=20)
+    )
+    copy = bounded_client(blocking)
+    assert isinstance(copy.connection_pool, redis.BlockingConnectionPool)
+    assert copy.connection_pool.timeout <= 1.0
+    assert bounded_client(blocking) is copy  # one copy (one pool) per client
+    sentinel = redis.Sentinel([("127.0.0.1", 9)]).master_for("tool")
+    assert bounded_client(sentinel) is sentinel
+    assert any("socket_timeout" in r.getMessage() for r in caplog.records)
