@@ -36,10 +36,11 @@ from flask import Flask, current_app, request, url_for
 from markupsafe import Markup, escape
 from redis.cluster import RedisCluster
 
-from .crypto import Sealer
+from .crypto import KeyNamer, Sealer
 from .errors import ConfigurationError
 from .oauth import OAuthClient
 from .outbound import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, full_user_agent
+from .sessions import bounded_client, connect_redis, harden_sessions
 from .store import LoginStore, MemoryLoginStore, RedisLoginStore
 from .user import WikimediaUser
 
@@ -150,12 +151,13 @@ def _https_or_loopback(url: str) -> bool:
 def _redis_client(value: object) -> redis.Redis | RedisCluster | None:
     if value is None or value == "":
         return None
-    # A Sentinel-managed client (Sentinel.master_for) is a redis.Redis too.
-    if isinstance(value, redis.Redis | RedisCluster):
+    if isinstance(value, RedisCluster):
         return value
+    if isinstance(value, redis.Redis):  # a Sentinel-managed client (master_for) is one too
+        # A client built as Flask-Session's docs show retries for many seconds on a hung
+        # Redis, and one without socket_timeout waits forever: use a fast-failing copy.
+        return bounded_client(value)
     if isinstance(value, str):
-        from .sessions import connect_redis
-
         # Short timeouts, no retry storms: Redis trouble must be a fast 503 (invariant 7).
         return connect_redis(value)
     raise ConfigurationError(
@@ -294,7 +296,11 @@ class Wikimedia:
             if prefix is None:
                 prefix = str(cfg.get("SESSION_KEY_PREFIX") or "") + "wikimedia:"
             store = RedisLoginStore(
-                client, str(prefix), Sealer(secret_key, "login-record", fallbacks), int(login_ttl)
+                client,
+                str(prefix),
+                Sealer(secret_key, "login-record", fallbacks),
+                int(login_ttl),
+                KeyNamer(secret_key, "login"),
             )
         elif relaxed:
             log.warning("Flask-Wikimedia: no Redis configured; keeping logins in this process")
@@ -329,6 +335,9 @@ class Wikimedia:
             dev_wiki=dev_wiki,
         )
         app.extensions["wikimedia"] = state
+        # Flask-Session's Redis interface, installed before or after us, gets sealed values,
+        # digested key names and a 503 for Redis trouble (invariants 7 and 11).
+        harden_sessions(app)
 
         from .views import bp
 
