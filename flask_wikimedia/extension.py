@@ -151,11 +151,10 @@ def _https_or_loopback(url: str) -> bool:
 def _redis_client(value: object) -> redis.Redis | RedisCluster | None:
     if value is None or value == "":
         return None
-    if isinstance(value, RedisCluster):
-        return value
-    if isinstance(value, redis.Redis):  # a Sentinel-managed client (master_for) is one too
+    if isinstance(value, redis.Redis | RedisCluster):
         # A client built as Flask-Session's docs show retries for many seconds on a hung
         # Redis, and one without socket_timeout waits forever: use a fast-failing copy.
+        # (A Sentinel-managed client, from Sentinel.master_for, is a redis.Redis too.)
         return bounded_client(value)
     if isinstance(value, str):
         # Short timeouts, no retry storms: Redis trouble must be a fast 503 (invariant 7).

@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -51,11 +52,13 @@ import redis
 from flask import Flask, Request, has_request_context, request
 from flask_session.redis import RedisSession, RedisSessionInterface
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from werkzeug.wrappers import Response
 
 from .crypto import KeyNamer, Sealer
 from .errors import StoreUnavailable
+from .store import REDIS_TROUBLE, RedisClient, wrong_type
 
 log = logging.getLogger("flask_wikimedia.sessions")
 
@@ -111,7 +114,50 @@ _bounded: weakref.WeakKeyDictionary[redis.Redis, redis.Redis] = weakref.WeakKeyD
 _bounded_lock = threading.Lock()
 
 
-def bounded_client(client: redis.Redis, *, timeout: float = MAX_REDIS_TIMEOUT) -> redis.Redis:
+_bounded_clusters: weakref.WeakKeyDictionary[RedisCluster, RedisCluster] = (
+    weakref.WeakKeyDictionary()
+)
+#: Connection settings a cluster client adds for itself (bound to that client): not copied.
+_CLUSTER_OWN = ("redis_connect_func", "oss_cluster_maint_notifications_handler", "retry")
+
+
+def _bounded_cluster(client: RedisCluster, timeout: float) -> RedisCluster:
+    """A copy of a cluster client with the same bounds as :func:`bounded_client`.
+
+    redis-py's cluster client retries ten times with backoff and waits 5 s to connect to a
+    node by default. The copy is seeded with the same nodes and settings, connects within
+    ``timeout``, and does not retry: a node that is gone is a 503 for this request, and the
+    next request finds the new topology (redirections, ``MOVED`` and ``ASK``, are followed
+    as always: they are no error).
+    """
+    with _bounded_lock:
+        known = _bounded_clusters.get(client)
+        if known is not None:
+            return known
+        kwargs = {
+            key: value
+            for key, value in client.get_connection_kwargs().items()  # type: ignore[no-untyped-call]
+            if key not in _CLUSTER_OWN
+        }
+        for name in ("socket_timeout", "socket_connect_timeout"):
+            given = kwargs.get(name)
+            kwargs[name] = timeout if given is None else min(float(given), timeout)
+        kwargs.setdefault("health_check_interval", 30)
+        nodes = client.nodes_manager.startup_nodes.values()
+        bounded = RedisCluster(
+            startup_nodes=[
+                ClusterNode(node.host, node.port)  # type: ignore[no-untyped-call]
+                for node in nodes
+            ],
+            address_remap=client.nodes_manager.address_remap,
+            retry=Retry(NoBackoff(), 0),
+            **kwargs,
+        )
+        _bounded_clusters[client] = bounded
+        return bounded
+
+
+def bounded_client(client: RedisClient, *, timeout: float = MAX_REDIS_TIMEOUT) -> RedisClient:
     """A client on the same server as ``client`` that fails fast, for a client handed to us.
 
     Its connect and read timeouts are the smaller of ``client``'s and ``timeout`` (a client made
@@ -121,6 +167,8 @@ def bounded_client(client: redis.Redis, *, timeout: float = MAX_REDIS_TIMEOUT) -
     Clients on pools we cannot copy faithfully (Sentinel, custom pools) are returned as they
     are, with a warning: configure their timeouts and retries yourself.
     """
+    if isinstance(client, RedisCluster):
+        return _bounded_cluster(client, timeout)
     pool = client.connection_pool
     if type(pool) not in (redis.ConnectionPool, redis.BlockingConnectionPool):
         log.warning(
@@ -187,7 +235,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
     def __init__(
         self,
         app: Flask,
-        client: redis.Redis,
+        client: RedisClient,
         key_prefix: str,
         *,
         permanent: bool = True,
@@ -203,15 +251,19 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
                 "The session Redis client must return bytes: create it without "
                 "decode_responses=True (session values are binary)."
             )
-        super().__init__(
-            app,
-            client=client,
-            key_prefix=key_prefix,
-            use_signer=False,
-            permanent=permanent,
-            sid_length=sid_length,
-        )
-        self.client: redis.Redis = client
+        with warnings.catch_warnings():
+            # Flask-Session knows only redis.Redis: given a RedisCluster, it warns and makes a
+            # client for localhost:6379 (never connected: ours replaces it just below).
+            warnings.filterwarnings("ignore", "No valid Redis instance", RuntimeWarning)
+            super().__init__(
+                app,
+                client=client,
+                key_prefix=key_prefix,
+                use_signer=False,
+                permanent=permanent,
+                sid_length=sid_length,
+            )
+        self.client: RedisClient = client
         self.key_prefix: str = key_prefix
         self._get_with_ttl = client.register_script(_GET_WITH_TTL)
         self.sealer = Sealer(
@@ -248,7 +300,9 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         """The session data and the milliseconds it has left, in one round trip."""
         try:
             raw, remaining = self._get_with_ttl(keys=[store_id])
-        except redis.ResponseError:
+        except redis.ResponseError as exc:
+            if not wrong_type(exc):
+                raise  # a cluster or a failover in trouble: the caller's 503
             # WRONGTYPE: something else (planted, or another tool's data) sits at this key.
             log.warning("a session key holds a value of the wrong Redis type; starting anew")
             return None, None
@@ -294,7 +348,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         store_id = self._get_store_id(sid)
         try:
             data, remaining_ms = self._retrieve_with_ttl(store_id)
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             log.warning("session store unavailable while opening a session: %r", exc)
             request.environ[_UNAVAILABLE] = True
             return self._new_session(store_unavailable=True)
@@ -310,7 +364,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         if session.stored:
             try:
                 self.client.delete(self._get_store_id(session.sid))
-            except redis.RedisError as exc:
+            except REDIS_TROUBLE as exc:
                 raise StoreUnavailable() from exc
         session.sid = self._generate_sid(self.sid_length)
         session.stored = False
@@ -354,7 +408,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
                     return
             else:
                 return
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             log.warning("session store unavailable while saving a session: %r", exc)
             _become_store_unavailable_page(app, response)
             return
@@ -394,7 +448,7 @@ def _become_store_unavailable_page(app: Flask, response: Response) -> None:
 
 def use_redis_sessions(
     app: Flask,
-    client: redis.Redis,
+    client: RedisClient,
     key_prefix: str,
     *,
     exempt_endpoints: Iterable[str] = ("static",),
@@ -449,9 +503,14 @@ def _harden(app: Flask) -> None:
     # Flask-Session's own Redis interface: the same client, prefix and lifetime settings,
     # behind our interface (sealed values, digested key names, a 503 for Redis trouble).
     # Sessions it stored read as "no session" (their values were not sealed by us).
+    client = current.client
+    configured = app.config.get("SESSION_REDIS")
+    if isinstance(configured, RedisCluster):
+        # Flask-Session replaced the cluster client it does not know by one for localhost.
+        client = configured
     app.session_interface = SafeRedisSessionInterface(
         app,
-        bounded_client(current.client),
+        bounded_client(client),
         current.key_prefix,
         permanent=bool(current.permanent),
         sid_length=int(current.sid_length),

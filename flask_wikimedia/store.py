@@ -34,12 +34,30 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from .crypto import KeyNamer, Sealer
 from .errors import StoreUnavailable
 from .user import WikimediaUser
 
 log = logging.getLogger("flask_wikimedia.store")
+
+#: The clients a store or session interface takes: one server's (a Sentinel-managed client from
+#: ``Sentinel.master_for`` is one too) or a Redis Cluster's.
+RedisClient = redis.Redis | RedisCluster
+#: What a Redis client raises when Redis is in trouble: a cluster client's own exceptions (no
+#: node serves a slot, say) do not derive from ``RedisError``.
+REDIS_TROUBLE: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+
+
+def wrong_type(error: object) -> bool:
+    """True for a WRONGTYPE reply: something else (planted, another tool's) sits at our key.
+
+    Any other error reply is Redis trouble, not an absent value: a cluster's CLUSTERDOWN or
+    TRYAGAIN, a demoted primary's READONLY during a failover. Reading those as "nothing there"
+    would log people out during a failover instead of answering 503 (DESIGN invariant 7).
+    """
+    return isinstance(error, redis.ResponseError) and str(error).startswith("WRONGTYPE")
 
 
 @dataclass(frozen=True)
@@ -154,7 +172,7 @@ class RedisLoginStore(LoginStore):
 
     def __init__(
         self,
-        client: redis.Redis | RedisCluster,
+        client: RedisClient,
         prefix: str,
         sealer: Sealer,
         ttl: int,
@@ -190,11 +208,14 @@ class RedisLoginStore(LoginStore):
                 pipe.hmget(key, ["v", "d", "f", "u"])
                 pipe.exists(self._name("gone", ref))
                 fields, gone = pipe.execute(raise_on_error=False)
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
-        if isinstance(fields, redis.ResponseError) or isinstance(gone, redis.ResponseError):
-            log.warning("login record has an unexpected Redis type; treating it as absent")
-            return None
+        for reply in (fields, gone):
+            if isinstance(reply, Exception):
+                if not wrong_type(reply):
+                    raise StoreUnavailable() from reply
+                log.warning("login record has an unexpected Redis type; treating it as absent")
+                return None
         version, sealed, failures, until = fields
         if gone:
             log.warning("a login record was found after its logout (written back?); refused")
@@ -232,7 +253,7 @@ class RedisLoginStore(LoginStore):
                 )
                 pipe.pexpire(key, self.ttl_ms)
                 pipe.execute()
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
         return Stored(1, record)
 
@@ -243,7 +264,7 @@ class RedisLoginStore(LoginStore):
         sealed = self._seal(key, new, record, deadline)
         try:
             done = self._cas(keys=[key], args=[version, new, sealed, self.ttl_ms, deadline])
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
         return Stored(new, record, int(done) - 1) if done else None
 
@@ -255,39 +276,39 @@ class RedisLoginStore(LoginStore):
                 pipe.delete(self.record_key(ref))
                 pipe.set(self._name("gone", ref), b"1", px=self.ttl_ms)
                 pipe.execute()
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
 
     def note_failure(self, ref: str) -> None:
         try:
             self._failed(keys=[self.record_key(ref)])
-        except redis.RedisError:
+        except REDIS_TROUBLE:
             log.warning("could not count a failed refresh; waiting requests will time out")
 
     def claim_once(self, name: str, ttl: int) -> bool:
         try:
             return bool(self.client.set(self._name("once", name), b"1", nx=True, ex=ttl))
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
 
     def acquire_lock(self, ref: str, ttl: float) -> str | None:
         token = secrets.token_hex(16)
         try:
             got = self.client.set(self._name("lock", ref), token, nx=True, px=int(ttl * 1000))
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
         return token if got else None
 
     def release_lock(self, ref: str, token: str) -> None:
         try:
             self._unlock(keys=[self._name("lock", ref)], args=[token])
-        except redis.RedisError:
+        except REDIS_TROUBLE:
             log.warning("could not release a refresh lock; it will expire by itself")
 
     def ping(self) -> None:
         try:
             self.client.ping()
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
 
 

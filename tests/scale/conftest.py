@@ -69,13 +69,7 @@ def sentinel_client(sentinel_group: LocalSentinelGroup) -> Iterator[redis.Redis]
     client.close()
 
 
-#: Temporary: sessions on a RedisCluster need the session-interface work of branch sec-redis.
-PENDING_CLUSTER_SESSIONS = pytest.param(
-    "cluster", marks=pytest.mark.skip(reason="cluster sessions land with the sec-redis merge")
-)
-
-
-@pytest.fixture(params=[PENDING_CLUSTER_SESSIONS, "sentinel"])
+@pytest.fixture(params=["cluster", "sentinel"])
 def scaled_redis(request: pytest.FixtureRequest) -> redis.Redis | RedisCluster:
     """Each test that takes this runs once on the cluster and once on the Sentinel group."""
     name = "cluster_client" if request.param == "cluster" else "sentinel_client"

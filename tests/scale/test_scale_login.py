@@ -1,18 +1,27 @@
-"""Login, protected requests, refresh and logout on a Redis Cluster and behind Sentinel."""
+"""Login, protected requests, refresh and logout on a Redis Cluster and behind Sentinel, with
+Flask-Session's own ``Session(app)`` (as its docs show it) and with ``use_redis_sessions``."""
 
 from __future__ import annotations
 
-from apps import make_app
+import pytest
+from flask import Flask
 from refresh_helpers import login_due_for_refresh, session_ref
+from scalekit import app_on
 
+from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.extension import get_state
 from flask_wikimedia.testing import login
 
 JSON = {"Accept": "application/json"}
+CSRF = "csrf-token-for-this-test"
 
 
-def test_login_protected_request_and_logout(devwiki, scaled_redis):
-    app = make_app(devwiki, scaled_redis)
+@pytest.fixture(params=["flask-session", "ours"])
+def app(request: pytest.FixtureRequest, devwiki: DevWiki, scaled_redis) -> Flask:
+    return app_on(request.param, devwiki, scaled_redis)
+
+
+def test_login_protected_request_and_logout(app, devwiki):
     client = app.test_client()
     assert client.get("/private").status_code == 302
     assert login(client, devwiki, "Alice").status_code == 303
@@ -21,15 +30,13 @@ def test_login_protected_request_and_logout(devwiki, scaled_redis):
     ref = session_ref(client)
     assert ref is not None
     with client.session_transaction() as sess:
-        sess["_wikimedia_csrf"] = "csrf-token-for-this-test"
-    logout = client.post("/auth/logout", data={"csrf_token": "csrf-token-for-this-test"})
-    assert logout.status_code == 303
+        sess["_wikimedia_csrf"] = CSRF
+    assert client.post("/auth/logout", data={"csrf_token": CSRF}).status_code == 303
     assert get_state(app).store.get(ref) is None
     assert client.get("/private").status_code == 302
 
 
-def test_expired_token_is_refreshed(devwiki, scaled_redis):
-    app = make_app(devwiki, scaled_redis)
+def test_expired_token_is_refreshed(app, devwiki):
     client = app.test_client()
     before = login_due_for_refresh(client, devwiki)
     assert client.get("/private").text == "private page of Alice"

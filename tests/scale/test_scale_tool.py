@@ -14,11 +14,6 @@ from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.testing import login
 from template_tool import create_app, redis_client
 
-#: Temporary: sessions on a RedisCluster need the session-interface work of branch sec-redis.
-PENDING_CLUSTER_SESSIONS = pytest.param(
-    "cluster", marks=pytest.mark.skip(reason="cluster sessions land with the sec-redis merge")
-)
-
 
 def tool_url(topology: str, request: pytest.FixtureRequest) -> str:
     if topology == "cluster":
@@ -31,7 +26,7 @@ def tool_url(topology: str, request: pytest.FixtureRequest) -> str:
     return f"redis+sentinel://{group.sentinels_setting}/{group.name}/0"
 
 
-@pytest.fixture(params=[PENDING_CLUSTER_SESSIONS, "sentinel"])
+@pytest.fixture(params=["cluster", "sentinel"])
 def scaled_tool(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, devwiki: DevWiki
 ) -> Flask:

@@ -1,0 +1,94 @@
+"""Redis trouble that only replicated setups have: a replica that lost its primary answers
+reads with an error (MASTERDOWN), a cluster loses a primary. Either is a fast 503 that keeps the
+login, never a 500 and never a logout (DESIGN invariant 7)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+from scalekit import app_on
+
+from bench.topologies import LocalCluster, RedisProcess, _server_args, free_port
+from flask_wikimedia.errors import StoreUnavailable
+from flask_wikimedia.extension import get_state
+from flask_wikimedia.testing import login
+
+#: Invariant 7: Redis trouble is a 503 within 3 s.
+SLOWEST_ALLOWED = 3.0
+
+
+@pytest.fixture
+def stale_replica() -> Iterator[redis.Redis]:
+    """A replica of a primary that is gone, told not to serve stale data: every read is
+    answered ``MASTERDOWN`` (an error reply, like a cluster's ``CLUSTERDOWN``)."""
+    workdir = Path(tempfile.mkdtemp(prefix="fw-stale-replica-"))
+    port = free_port()
+    args = _server_args(port, workdir, "--replicaof", "127.0.0.1", str(free_port()))
+    server = RedisProcess(port, workdir, args)
+    server.start()
+    client = server.client(socket_timeout=1)
+    client.config_set("replica-serve-stale-data", "no")  # after start: PING is refused too
+    yield client
+    server.stop()
+
+
+def test_an_error_reply_other_than_wrongtype_is_trouble_not_an_absent_login(devwiki, stale_replica):
+    with pytest.raises(redis.exceptions.MasterDownError):
+        stale_replica.get("anything")
+    app = app_on("ours", devwiki, stale_replica)
+    client = app.test_client()
+    client.set_cookie("session", "S" * 43)  # a session id of the right shape
+    page = client.get("/private")
+    assert page.status_code == 503  # not a 302 to the login page: nobody was logged out
+    with pytest.raises(StoreUnavailable):
+        get_state(app).store.get("a-login-reference")
+
+
+def _heal(cluster: LocalCluster) -> None:
+    for node in cluster.nodes:
+        if not node.running:
+            node.start()  # it rejoins from its nodes.conf, as a replica of its successor
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            infos = [n.client().cluster("info") for n in cluster.nodes]
+            healthy = all(i["cluster_state"] == "ok" for i in infos)
+            if healthy and cluster._replicas_in_sync():
+                return
+        except redis.RedisError:
+            pass
+        assert time.monotonic() < deadline, "the cluster did not heal"
+        time.sleep(0.1)
+
+
+def test_a_cluster_primary_that_dies_is_a_short_run_of_503s(devwiki, redis_cluster, cluster_client):
+    app = app_on("ours", devwiki, cluster_client)
+    client = app.test_client()
+    login(client, devwiki, "Alice")
+    assert client.get("/private").status_code == 200
+    # Kill the primary that holds this session's key.
+    primaries = {node.port for node in cluster_client.get_primaries()}
+    victim = next(node for node in redis_cluster.nodes if node.port in primaries)
+    seen: list[tuple[int, float]] = []
+    try:
+        victim.kill()
+        deadline = time.monotonic() + 30
+        recovered = 0
+        while recovered < 20:
+            assert time.monotonic() < deadline, f"no recovery; statuses {seen[-10:]}"
+            started = time.monotonic()
+            status = client.get("/private").status_code
+            seen.append((status, time.monotonic() - started))
+            recovered = recovered + 1 if status == 200 else 0
+    finally:
+        _heal(redis_cluster)
+    assert {status for status, _ in seen} <= {200, 503}, seen
+    assert max(elapsed for _, elapsed in seen) < SLOWEST_ALLOWED
+    assert isinstance(cluster_client, RedisCluster)
+    assert client.get("/private").text == "private page of Alice"  # still logged in
