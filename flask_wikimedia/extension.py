@@ -10,6 +10,8 @@ Config keys (set them before ``init_app``):
 ``WIKIMEDIA_USER_AGENT``           ``ToolName/1.0 (https://tool.example; you@example.org)`` (required outside debug/testing)
 ``WIKIMEDIA_REDIS``                a ``redis.Redis`` or a URL; falls back to Flask-Session's ``SESSION_REDIS``
 ``WIKIMEDIA_KEY_PREFIX``           Redis key prefix for login records (default ``SESSION_KEY_PREFIX`` + ``wikimedia:``)
+``WIKIMEDIA_REDIS_WAIT_REPLICAS``  replicas a login, refresh or logout waits for (``WAIT``; 0 = off)
+``WIKIMEDIA_REDIS_WAIT_TIMEOUT``   how long it waits for them, milliseconds (100)
 ``WIKIMEDIA_PROFILE_MAX_AGE``      seconds before rights, groups and blocks are re-read (300)
 ``WIKIMEDIA_LOGIN_TTL``            seconds a login record lives without use (``PERMANENT_SESSION_LIFETIME``)
 ``WIKIMEDIA_TIMEOUT``              (connect, read) seconds for calls to the wiki ((3.05, 10))
@@ -26,7 +28,7 @@ Config keys (set them before ``init_app``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -41,7 +43,7 @@ from .errors import ConfigurationError
 from .oauth import OAuthClient
 from .outbound import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, full_user_agent
 from .sessions import bounded_client, connect_redis, harden_sessions
-from .store import LoginStore, MemoryLoginStore, RedisLoginStore
+from .store import Durability, LoginStore, MemoryLoginStore, RedisLoginStore
 from .user import WikimediaUser
 
 if TYPE_CHECKING:
@@ -165,6 +167,22 @@ def _redis_client(value: object) -> redis.Redis | RedisCluster | None:
     )
 
 
+def _durability(cfg: Mapping[str, Any], client: redis.Redis | RedisCluster) -> Durability:
+    try:
+        durability = Durability.from_config(cfg)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            "WIKIMEDIA_REDIS_WAIT_REPLICAS and WIKIMEDIA_REDIS_WAIT_TIMEOUT must be whole "
+            "numbers (replicas, milliseconds)"
+        ) from None
+    if durability.replicas > 0 and isinstance(client, RedisCluster):
+        raise ConfigurationError(
+            "WIKIMEDIA_REDIS_WAIT_REPLICAS is not available on a Redis Cluster (WAIT only "
+            "covers one node's writes): remove it, or use one Redis or a Sentinel group."
+        )
+    return durability
+
+
 class Wikimedia:
     """Log in with Wikimedia. ``Wikimedia(app)`` or ``wikimedia = Wikimedia(); wikimedia.init_app(app)``.
 
@@ -204,6 +222,8 @@ class Wikimedia:
         cfg.setdefault("WIKIMEDIA_KEY_PREFIX", None)
         cfg.setdefault("WIKIMEDIA_PROFILE_MAX_AGE", 300)
         cfg.setdefault("WIKIMEDIA_LOGIN_TTL", None)
+        cfg.setdefault("WIKIMEDIA_REDIS_WAIT_REPLICAS", 0)
+        cfg.setdefault("WIKIMEDIA_REDIS_WAIT_TIMEOUT", 100)
         cfg.setdefault("WIKIMEDIA_TIMEOUT", DEFAULT_TIMEOUT)
         cfg.setdefault("WIKIMEDIA_MAX_RESPONSE_BYTES", DEFAULT_MAX_BYTES)
         cfg.setdefault("WIKIMEDIA_DENY_BLOCKED", False)
@@ -300,6 +320,7 @@ class Wikimedia:
                 Sealer(secret_key, "login-record", fallbacks),
                 int(login_ttl),
                 KeyNamer(secret_key, "login"),
+                _durability(cfg, client),
             )
         elif relaxed:
             log.warning("Flask-Wikimedia: no Redis configured; keeping logins in this process")

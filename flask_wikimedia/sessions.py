@@ -49,7 +49,7 @@ from typing import Any
 
 import msgspec
 import redis
-from flask import Flask, Request, has_request_context, request
+from flask import Flask, Request, current_app, has_request_context, request
 from flask_session.redis import RedisSession, RedisSessionInterface
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
@@ -58,7 +58,7 @@ from werkzeug.wrappers import Response
 
 from .crypto import KeyNamer, Sealer
 from .errors import StoreUnavailable
-from .store import REDIS_TROUBLE, RedisClient, wrong_type
+from .store import REDIS_TROUBLE, Durability, RedisClient, wrong_type
 
 log = logging.getLogger("flask_wikimedia.sessions")
 
@@ -225,6 +225,8 @@ class SafeRedisSession(RedisSession):  # type: ignore[misc]
         self.store_unavailable = store_unavailable
         #: Milliseconds the stored value had left when it was read (None: not read).
         self.remaining_ms: int | None = None
+        #: Regenerated (a login or logout): its write waits for replicas if so configured.
+        self.durable = False
 
 
 class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
@@ -363,12 +365,26 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         """A new session id (at login and logout); the old key is deleted."""
         if session.stored:
             try:
-                self.client.delete(self._get_store_id(session.sid))
+                self._write(lambda pipe: pipe.delete(self._get_store_id(session.sid)), True)
             except REDIS_TROUBLE as exc:
                 raise StoreUnavailable() from exc
         session.sid = self._generate_sid(self.sid_length)
         session.stored = False
         session.modified = True
+        session.durable = True
+
+    def _write(self, command: Callable[[Any], Any], durable: bool) -> Any:
+        """Run ``command`` (a write); for a login's or logout's session, followed on the same
+        connection by the ``WAIT`` of ``WIKIMEDIA_REDIS_WAIT_REPLICAS`` (store.Durability)."""
+        durability = Durability.from_config(current_app.config) if durable else Durability()
+        if durability.replicas <= 0 or isinstance(self.client, RedisCluster):
+            return command(self.client)
+        with self.client.pipeline(transaction=False) as pipe:
+            command(pipe)
+            durability.add_to(pipe)
+            result, acknowledged = pipe.execute()
+        durability.check(acknowledged, "a session change at login or logout")
+        return result
 
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
         if not isinstance(session, SafeRedisSession) or session.store_unavailable:
@@ -398,7 +414,10 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             if session.modified:
                 value = self.seal(store_id, dict(session))
                 # XX: only if still there, so a logout that happened meanwhile stays done.
-                if not self.client.set(store_id, value, ex=ttl, xx=session.stored):
+                stored = session.stored
+                if not self._write(
+                    lambda pipe: pipe.set(store_id, value, ex=ttl, xx=stored), session.durable
+                ):
                     log.info("session deleted while this request ran; not writing it back")
                     return
             elif app.config["SESSION_REFRESH_EACH_REQUEST"]:

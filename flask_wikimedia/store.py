@@ -29,11 +29,13 @@ import secrets
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
+from redis.commands.core import Script
 from redis.exceptions import RedisClusterException
 
 from .crypto import KeyNamer, Sealer
@@ -48,6 +50,48 @@ RedisClient = redis.Redis | RedisCluster
 #: What a Redis client raises when Redis is in trouble: a cluster client's own exceptions (no
 #: node serves a slot, say) do not derive from ``RedisError``.
 REDIS_TROUBLE: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+
+
+@dataclass(frozen=True)
+class Durability:
+    """``WAIT`` for replicas after the writes that start, refresh or end a login.
+
+    Redis replicates asynchronously: a primary that dies loses what it acknowledged and had not
+    yet sent on, and a failover can undo a login, a refresh or a logout made in its last moment
+    (docs/scaling.md). With ``replicas`` > 0 those writes are followed, on the same connection,
+    by ``WAIT replicas timeout_ms``: the request returns once that many replicas have them, or
+    after the timeout with a warning (the write stands; it is just not known to be replicated).
+    Ordinary requests never wait. Set with ``WIKIMEDIA_REDIS_WAIT_REPLICAS`` and
+    ``WIKIMEDIA_REDIS_WAIT_TIMEOUT`` (milliseconds); not available on a Redis Cluster.
+    """
+
+    replicas: int = 0
+    timeout_ms: int = 100
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Durability:
+        return cls(
+            int(config.get("WIKIMEDIA_REDIS_WAIT_REPLICAS") or 0),
+            int(config.get("WIKIMEDIA_REDIS_WAIT_TIMEOUT") or 100),
+        )
+
+    def add_to(self, pipe: Any) -> bool:
+        """Append the ``WAIT`` to a pipeline (True), or nothing when it is off (False)."""
+        if self.replicas <= 0:
+            return False
+        pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
+        return True
+
+    def check(self, acknowledged: object, what: str) -> None:
+        if isinstance(acknowledged, int) and acknowledged < self.replicas:
+            log.warning(
+                "%s reached %d of %d replicas within %d ms (WIKIMEDIA_REDIS_WAIT_REPLICAS): "
+                "a failover now could undo it",
+                what,
+                acknowledged,
+                self.replicas,
+                self.timeout_ms,
+            )
 
 
 def wrong_type(error: object) -> bool:
@@ -147,6 +191,20 @@ class LoginStore(ABC):
         """Raise StoreUnavailable if the store cannot be reached."""
 
 
+# A new record (version 1) in place of anything at its key. The record's keys share a hash tag,
+# so a script may touch them together on a Redis Cluster; scripts name no key themselves.
+_CREATE = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1], 'u', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+# Logout: the record goes, its tombstone (KEYS[2]) stays for a record's lifetime.
+_DELETE = """
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+return 1
+"""
 # Returns 0 if the version moved on (or the record is gone), else 1 + the failure count.
 _CAS = """
 if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
@@ -177,13 +235,17 @@ class RedisLoginStore(LoginStore):
         sealer: Sealer,
         ttl: int,
         namer: KeyNamer,
+        durability: Durability | None = None,
     ) -> None:
         self.client = client
         self.prefix = prefix
         self.sealer = sealer
         self.namer = namer
+        self.durability = durability or Durability()
         self.ttl_ms = int(ttl * 1000)
+        self._create = client.register_script(_CREATE)
         self._cas = client.register_script(_CAS)
+        self._delete = client.register_script(_DELETE)
         self._unlock = client.register_script(_UNLOCK)
         self._failed = client.register_script(_FAILED)
 
@@ -242,17 +304,24 @@ class RedisLoginStore(LoginStore):
             log.warning("login record could not be decoded; treating it as absent")
             return None
 
+    def _write(self, script: Script, keys: list[str], args: list[bytes | int], what: str) -> Any:
+        """Run a write script; with :class:`Durability` on, followed on the same connection
+        by its ``WAIT`` (outside any transaction: inside one, WAIT does not wait)."""
+        if self.durability.replicas <= 0:
+            return script(keys=keys, args=args)
+        with self.client.pipeline(transaction=False) as pipe:
+            script(keys=keys, args=args, client=pipe)
+            self.durability.add_to(pipe)
+            reply, acknowledged = pipe.execute()
+        self.durability.check(acknowledged, what)
+        return reply
+
     def create(self, ref: str, record: LoginRecord) -> Stored:
         key = self.record_key(ref)
         deadline = self._deadline()
+        sealed = self._seal(key, 1, record, deadline)
         try:
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                pipe.hset(
-                    key, mapping={"v": 1, "d": self._seal(key, 1, record, deadline), "u": deadline}
-                )
-                pipe.pexpire(key, self.ttl_ms)
-                pipe.execute()
+            self._write(self._create, [key], [sealed, deadline, self.ttl_ms], "a new login")
         except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
         return Stored(1, record)
@@ -262,8 +331,9 @@ class RedisLoginStore(LoginStore):
         new = version + 1
         deadline = self._deadline()
         sealed = self._seal(key, new, record, deadline)
+        args: list[bytes | int] = [version, new, sealed, self.ttl_ms, deadline]
         try:
-            done = self._cas(keys=[key], args=[version, new, sealed, self.ttl_ms, deadline])
+            done = self._write(self._cas, [key], args, "a login update")
         except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
         return Stored(new, record, int(done) - 1) if done else None
@@ -271,11 +341,9 @@ class RedisLoginStore(LoginStore):
     def delete(self, ref: str) -> None:
         # The tombstone outlives any copy of the record: a record's deadline is at most one
         # TTL after its last write, which came before this.
+        keys = [self.record_key(ref), self._name("gone", ref)]
         try:
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self.record_key(ref))
-                pipe.set(self._name("gone", ref), b"1", px=self.ttl_ms)
-                pipe.execute()
+            self._write(self._delete, keys, [self.ttl_ms], "a logout")
         except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
 
