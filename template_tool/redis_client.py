@@ -105,9 +105,9 @@ def connect_cluster(url: str) -> RedisCluster:
     username, password = _credentials(parts.netloc)
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in _nodes(parts.netloc, url)],
-        # One retry: enough to follow a slot that moved (MOVED/ASK are followed anyway), not
-        # enough to spend seconds on a node that is gone.
-        retry=Retry(NoBackoff(), 1),
+        # No retry: a node that is gone fails this request at once (a 503) and the next one
+        # finds the new topology; MOVED and ASK redirections are followed all the same.
+        retry=Retry(NoBackoff(), 0),
         socket_timeout=TIMEOUT,
         socket_connect_timeout=TIMEOUT,
         health_check_interval=30,
