@@ -19,6 +19,9 @@ changes, each one for a measured failure of the original (security catalogue 1.3
 * **No resurrection.** A session read from Redis is written back only if its key still exists
   (``SET XX``), and an unmodified one only has its lifetime extended (``EXPIRE``), so a slow
   request that started before a logout cannot bring the deleted session back (catalogue LO-4).
+  A session ended at login or logout leaves a tombstone (``<prefix>gone:{<digest>}``) for the
+  session lifetime, read in the same round trip as the session: a value written back from a
+  dump taken earlier is refused (catalogue KN-2).
 * **Key names reveal nothing.** A session is stored under ``<prefix><keyed digest of the id>``
   (:class:`~flask_wikimedia.crypto.KeyNamer`), never under the id itself: a neighbour who can
   read every key name of a shared Redis (replication commands give a full dump) learns no
@@ -48,7 +51,7 @@ from typing import Any
 
 import msgspec
 import redis
-from flask import Flask, Request, has_request_context, request
+from flask import Flask, Request, current_app, has_request_context, request
 from flask_session.redis import RedisSession, RedisSessionInterface
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -80,7 +83,12 @@ _Data = dict[str, Any]
 _decoder = msgspec.msgpack.Decoder(_Data)
 #: The value and its remaining lifetime in one round trip, so that an unmodified session needs
 #: no EXPIRE on the way out unless its lifetime has run down by more than REFRESH_SLACK.
-_GET_WITH_TTL = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"
+#: Also whether the session was ended (its tombstone, KEYS[2], exists): a value written back
+#: from a dump after a login or logout is refused.
+_GET_WITH_TTL = (
+    "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), "
+    "redis.call('EXISTS', KEYS[2])}"
+)
 #: Extend an unmodified session's lifetime only once it has lost this share of it (1%: at most
 #: one EXPIRE every ~2.4 hours on a 10-day session, instead of one per request).
 REFRESH_SLACK = 0.01
@@ -220,8 +228,22 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         self.namer = KeyNamer(app.secret_key, "session-id")
 
     def _get_store_id(self, sid: str) -> str:
-        """The Redis key of session ``sid``: a keyed digest, so the key name is no cookie."""
-        return self.key_prefix + self.namer.name(sid)
+        """The Redis key of session ``sid``: a keyed digest, so the key name is no cookie.
+
+        The digest is a hash tag, shared with the session's tombstone (one Cluster slot)."""
+        return f"{self.key_prefix}{{{self.namer.name(sid)}}}"
+
+    def _tombstone(self, store_id: str) -> str:
+        # "gone:" cannot start a digest (no ':' in URL-safe base64): no clash with sessions.
+        return self.key_prefix + "gone:" + store_id[len(self.key_prefix) :]
+
+    def _end(self, store_id: str, lifetime_s: int) -> None:
+        """Delete a session for good: a tombstone, for as long as the session could have
+        lived, refuses a copy written back from a dump taken before (DESIGN invariant 11)."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(store_id)
+            pipe.set(self._tombstone(store_id), b"1", ex=max(1, lifetime_s))
+            pipe.execute()
 
     # -- values ---------------------------------------------------------------------------
 
@@ -247,12 +269,15 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
     def _retrieve_with_ttl(self, store_id: str) -> tuple[_Data | None, int | None]:
         """The session data and the milliseconds it has left, in one round trip."""
         try:
-            raw, remaining = self._get_with_ttl(keys=[store_id])
+            raw, remaining, ended = self._get_with_ttl(keys=[store_id, self._tombstone(store_id)])
         except redis.ResponseError:
             # WRONGTYPE: something else (planted, or another tool's data) sits at this key.
             log.warning("a session key holds a value of the wrong Redis type; starting anew")
             return None, None
         if raw is None:
+            return None, None
+        if ended:
+            log.warning("a session was found after it ended (written back?); starting anew")
             return None, None
         data = self.unseal(store_id, raw) if isinstance(raw, bytes) else None
         if data is None:
@@ -308,8 +333,9 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
     def regenerate(self, session: SafeRedisSession) -> None:
         """A new session id (at login and logout); the old key is deleted."""
         if session.stored:
+            lifetime = int(current_app.permanent_session_lifetime.total_seconds())
             try:
-                self.client.delete(self._get_store_id(session.sid))
+                self._end(self._get_store_id(session.sid), lifetime)
             except redis.RedisError as exc:
                 raise StoreUnavailable() from exc
         session.sid = self._generate_sid(self.sid_length)
@@ -337,7 +363,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             if not session:
                 if session.modified:
                     if session.stored:
-                        self.client.delete(store_id)
+                        self._end(store_id, ttl)
                     response.delete_cookie(name, **cookie_flags)
                     response.vary.add("Cookie")
                 return
