@@ -19,6 +19,9 @@ changes, each one for a measured failure of the original (security catalogue 1.3
 * **No resurrection.** A session read from Redis is written back only if its key still exists
   (``SET XX``), and an unmodified one only has its lifetime extended (``EXPIRE``), so a slow
   request that started before a logout cannot bring the deleted session back (catalogue LO-4).
+  A session ended at login or logout leaves a tombstone (``<prefix>gone:{<digest>}``) for the
+  session lifetime, read in the same round trip as the session: a value written back from a
+  dump taken earlier is refused (catalogue KN-2).
 * **Key names reveal nothing.** A session is stored under ``<prefix><keyed digest of the id>``
   (:class:`~flask_wikimedia.crypto.KeyNamer`), never under the id itself: a neighbour who can
   read every key name of a shared Redis (replication commands give a full dump) learns no
@@ -83,7 +86,14 @@ _Data = dict[str, Any]
 _decoder = msgspec.msgpack.Decoder(_Data)
 #: The value and its remaining lifetime in one round trip, so that an unmodified session needs
 #: no EXPIRE on the way out unless its lifetime has run down by more than REFRESH_SLACK.
-_GET_WITH_TTL = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"
+#: Also whether the session was ended (its tombstone, KEYS[2], exists): a value written back
+#: from a dump after a login or logout is refused.
+_GET_WITH_TTL = (
+    "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), "
+    "redis.call('EXISTS', KEYS[2])}"
+)
+#: End a session: delete it, and leave its tombstone (KEYS[2], same hash tag) for ARGV[1] s.
+_END = "redis.call('DEL', KEYS[1]); return redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])"
 #: Extend an unmodified session's lifetime only once it has lost this share of it (1%: at most
 #: one EXPIRE every ~2.4 hours on a 10-day session, instead of one per request).
 REFRESH_SLACK = 0.01
@@ -268,14 +278,32 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         self.client: RedisClient = client
         self.key_prefix: str = key_prefix
         self._get_with_ttl = client.register_script(_GET_WITH_TTL)
+        self._end_script = client.register_script(_END)
         self.sealer = Sealer(
             app.secret_key, "session", list(app.config.get("SECRET_KEY_FALLBACKS") or ())
         )
         self.namer = KeyNamer(app.secret_key, "session-id")
 
     def _get_store_id(self, sid: str) -> str:
-        """The Redis key of session ``sid``: a keyed digest, so the key name is no cookie."""
-        return self.key_prefix + self.namer.name(sid)
+        """The Redis key of session ``sid``: a keyed digest, so the key name is no cookie.
+
+        The digest is a hash tag, shared with the session's tombstone (one Cluster slot)."""
+        return f"{self.key_prefix}{{{self.namer.name(sid)}}}"
+
+    def _tombstone(self, store_id: str) -> str:
+        # "gone:" cannot start a digest (no ':' in URL-safe base64): no clash with sessions.
+        return self.key_prefix + "gone:" + store_id[len(self.key_prefix) :]
+
+    def _end(self, store_id: str, lifetime_s: int, *, durable: bool = False) -> None:
+        """Delete a session for good: a tombstone, for as long as the session could have
+        lived, refuses a copy written back from a dump taken before (DESIGN invariant 11).
+
+        One script (not a MULTI), so that at a logout it can be followed by a ``WAIT``."""
+        keys = [store_id, self._tombstone(store_id)]
+        self._write(
+            lambda client: self._end_script(keys=keys, args=[max(1, lifetime_s)], client=client),
+            durable,
+        )
 
     # -- values ---------------------------------------------------------------------------
 
@@ -301,7 +329,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
     def _retrieve_with_ttl(self, store_id: str) -> tuple[_Data | None, int | None]:
         """The session data and the milliseconds it has left, in one round trip."""
         try:
-            raw, remaining = self._get_with_ttl(keys=[store_id])
+            raw, remaining, ended = self._get_with_ttl(keys=[store_id, self._tombstone(store_id)])
         except redis.ResponseError as exc:
             if not wrong_type(exc):
                 raise  # a cluster or a failover in trouble: the caller's 503
@@ -309,6 +337,9 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             log.warning("a session key holds a value of the wrong Redis type; starting anew")
             return None, None
         if raw is None:
+            return None, None
+        if ended:
+            log.warning("a session was found after it ended (written back?); starting anew")
             return None, None
         data = self.unseal(store_id, raw) if isinstance(raw, bytes) else None
         if data is None:
@@ -364,8 +395,9 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
     def regenerate(self, session: SafeRedisSession) -> None:
         """A new session id (at login and logout); the old key is deleted."""
         if session.stored:
+            lifetime = int(current_app.permanent_session_lifetime.total_seconds())
             try:
-                self._write(lambda pipe: pipe.delete(self._get_store_id(session.sid)), True)
+                self._end(self._get_store_id(session.sid), lifetime, durable=True)
             except REDIS_TROUBLE as exc:
                 raise StoreUnavailable() from exc
         session.sid = self._generate_sid(self.sid_length)
@@ -407,7 +439,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             if not session:
                 if session.modified:
                     if session.stored:
-                        self.client.delete(store_id)
+                        self._end(store_id, ttl)
                     response.delete_cookie(name, **cookie_flags)
                     response.vary.add("Cookie")
                 return

@@ -43,8 +43,8 @@ def plain_app(request, wiki, redis_server, redis_client):
     if order == "session-then-wikimedia":
         app = make_app(wiki, client, WIKIMEDIA_TIMEOUT=(0.5, 1.0))  # Session(app), Wikimedia(app)
     else:
+        # Wikimedia(app), then Session(app): hardened at the first request.
         app = build_app(wiki, client, "flask-session", WIKIMEDIA_TIMEOUT=(0.5, 1.0))
-        del app.config["WIKIMEDIA_REDIS"]  # only SESSION_REDIS, as the docs show
     yield app
     client.close()
 

@@ -114,10 +114,11 @@ def test_writing_a_dump_back_after_logout_does_not_log_the_old_cookie_in(
     neighbour writes every dumped value back (RESTORE with the old TTLs, RESTORE with none,
     or plain SET/HSET): Alice's old cookie is still logged out. Each login's tombstone was
     not in the dump, and a record written back without a TTL is dead by its sealed deadline
-    before the tombstone expires."""
+    before the tombstone expires. The session's data does not come back either."""
     app = build_app(wiki, fast_redis, setup)
     client = app.test_client()
     assert log_in(client, wiki, "Alice").status_code == 303
+    assert client.get("/probe/remember").status_code == 200
     assert is_logged_in(client)
     old_cookies = {c.key: c.value for c in client._cookies.values()}
     dumped = _dump_everything(fast_redis)
@@ -140,6 +141,10 @@ def test_writing_a_dump_back_after_logout_does_not_log_the_old_cookie_in(
     assert not is_logged_in(replay)
     assert replay.get("/private").status_code == 302
     assert "Logged out" in replay.get("/me").text
+    if setup != "cookie-session":  # (a signed cookie carries its own data: nothing to restore)
+        # Nor does the session itself come back: it left a tombstone too.
+        with replay.session_transaction() as restored:
+            assert "remembered" not in restored
 
 
 def test_a_written_back_record_outlives_no_tombstone(fast_redis):
@@ -180,7 +185,7 @@ def test_keys_of_one_login_share_a_hash_slot(wiki, fast_redis):
     assert store.acquire_lock(ref, 15)
     record = store.record_key(ref)
     store.delete(ref)
-    related = [k for k in keys(fast_redis) if b":lock:" in k or b":gone:" in k]
+    related = [k for k in keys(fast_redis, LOGIN_PREFIX + "*") if b":lock:" in k or b":gone:" in k]
     assert len(related) == 2
     assert {key_slot(k) for k in related} == {key_slot(record.encode())}
 
