@@ -8,6 +8,7 @@ import os
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from scalekit import app_on
 from toolkit import TOOL_ENV, TOOLFORGE_CALLBACK, register_tool, toolforge_environ
 
 from flask_wikimedia.devwiki import DevWiki
@@ -82,3 +83,17 @@ def test_malformed_urls_say_what_is_wrong_without_the_password(url):
     with pytest.raises(RuntimeError, match="REDIS_URL") as caught:
         redis_client.connect(url)
     assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("prefix", ["tests:", "3c0ffee1d0d0cafe3c0ffee1d0d0cafe:"])
+def test_flask_wikimedia_check_on_each_topology(devwiki, scaled_redis, prefix):
+    """``flask wikimedia check`` answers for a cluster or Sentinel client: neither names one
+    host, so a short key prefix is reported as on a shared Redis (the safe side)."""
+    app = app_on("ours", devwiki, scaled_redis)
+    app.extensions["wikimedia"].store.prefix = prefix
+    result = app.test_cli_runner().invoke(args=["wikimedia", "check"])
+    assert "Traceback" not in result.output
+    if prefix == "tests:":
+        assert result.exit_code != 0 and "prefixed with only 'tests:'" in result.output
+    else:
+        assert result.exit_code == 0, result.output
