@@ -175,7 +175,8 @@ def bounded_client(client: RedisClient, *, timeout: float = MAX_REDIS_TIMEOUT) -
     policy retries with backoff, 14 s for a 1 s timeout. The caller's client is left untouched;
     the copy has its own connection pool, shared by every caller that bounds the same client.
     Clients on pools we cannot copy faithfully (Sentinel, custom pools) are returned as they
-    are, with a warning: configure their timeouts and retries yourself.
+    are, with a warning: configure their timeouts and retries yourself. A Redis Cluster client
+    is copied with the same bounds (see :func:`_bounded_cluster`).
     """
     if isinstance(client, RedisCluster):
         return _bounded_cluster(client, timeout)
