@@ -97,3 +97,30 @@ def test_flask_wikimedia_check_on_each_topology(devwiki, scaled_redis, prefix):
         assert result.exit_code != 0 and "prefixed with only 'tests:'" in result.output
     else:
         assert result.exit_code == 0, result.output
+
+
+def test_sentinel_url_carries_credentials_database_and_sentinel_password():
+    client = redis_client.connect(
+        "redis+sentinel://app:s%40cret@10.0.0.1:26379,10.0.0.2:26380/mymaster/3"
+        "?sentinel_password=watch"
+    )
+    pool = client.connection_pool
+    assert pool.service_name == "mymaster"
+    kwargs = pool.connection_kwargs
+    assert (kwargs["username"], kwargs["password"], kwargs["db"]) == ("app", "s@cret", 3)
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (1.0, 1.0)
+    sentinels = pool.sentinel_manager.sentinels
+    assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == [26379, 26380]
+    assert {s.connection_pool.connection_kwargs["password"] for s in sentinels} == {"watch"}
+    assert {s.connection_pool.connection_kwargs["socket_timeout"] for s in sentinels} == {0.5}
+
+
+def test_cluster_url_seeds_every_node_given(redis_cluster, cluster_client):
+    first, second = redis_cluster.nodes[:2]
+    client = redis_client.connect(f"redis+cluster://127.0.0.1:{first.port},127.0.0.1:{second.port}")
+    try:
+        assert client.ping()
+        assert len(client.get_primaries()) == 3  # it found the third from the two seeds
+        assert client.get_connection_kwargs()["socket_timeout"] == 1.0
+    finally:
+        client.close()

@@ -4,6 +4,7 @@ login, never a 500 and never a logout (DESIGN invariant 7)."""
 
 from __future__ import annotations
 
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -92,3 +93,36 @@ def test_a_cluster_primary_that_dies_is_a_short_run_of_503s(devwiki, redis_clust
     assert max(elapsed for _, elapsed in seen) < SLOWEST_ALLOWED
     assert isinstance(cluster_client, RedisCluster)
     assert client.get("/private").text == "private page of Alice"  # still logged in
+
+
+def test_a_hung_sentinel_primary_is_a_short_run_of_fast_503s(
+    devwiki, sentinel_group, sentinel_client
+):
+    """SIGSTOP, not SIGKILL: the primary keeps its connections open and answers nothing. Each
+    request gives up after the 1-second timeout (a 503), the sentinels promote a replica, and
+    the user is logged in as before; the old primary, resumed, becomes a replica."""
+    app = app_on("ours", devwiki, sentinel_client)
+    client = app.test_client()
+    login(client, devwiki, "Alice")
+    time.sleep(0.2)  # replicated (asynchronously) before the primary hangs
+    assert client.get("/private").status_code == 200
+    hung = sentinel_group.primary()
+    assert hung.process is not None
+    seen: list[tuple[int, float]] = []
+    hung.process.send_signal(signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 30
+        recovered = 0
+        while recovered < 20:
+            assert time.monotonic() < deadline, f"no recovery; statuses {seen[-10:]}"
+            started = time.monotonic()
+            status = client.get("/private").status_code
+            seen.append((status, time.monotonic() - started))
+            recovered = recovered + 1 if status == 200 else 0
+    finally:
+        hung.process.send_signal(signal.SIGCONT)
+        sentinel_group.heal()
+    assert {status for status, _ in seen} <= {200, 503}, seen
+    assert 503 in {status for status, _ in seen}  # the hang was really hit
+    assert max(elapsed for _, elapsed in seen) < SLOWEST_ALLOWED
+    assert client.get("/private").text == "private page of Alice"
