@@ -29,7 +29,6 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import redis
 from flask import Flask, current_app, request, url_for
@@ -38,7 +37,14 @@ from markupsafe import Markup, escape
 from .crypto import Sealer
 from .errors import ConfigurationError
 from .oauth import OAuthClient
-from .outbound import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, full_user_agent
+from .outbound import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
+    UnsafeURL,
+    check_wiki_url,
+    full_user_agent,
+    is_b64token,
+)
 from .store import LoginStore, MemoryLoginStore, RedisLoginStore
 from .user import WikimediaUser
 
@@ -137,13 +143,6 @@ def _names(value: object, key: str) -> frozenset[str]:
     if isinstance(value, Iterable):
         return frozenset(str(v) for v in value)
     raise ConfigurationError(f"{key} must be a list of names")
-
-
-def _https_or_loopback(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return True
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
 
 
 def _redis_client(value: object) -> redis.Redis | None:
@@ -249,10 +248,16 @@ class Wikimedia:
                 "https://meta.wikimedia.org/wiki/Special:OAuthConsumerRegistration/propose/oauth2), "
                 "or WIKIMEDIA_DEV_WIKI = True to try things locally against the development wiki."
             )
-        if wiki_url is not None and not relaxed and not _https_or_loopback(wiki_url):
+        if wiki_url is not None:
+            try:  # read by the parser requests uses, so the check sees where tokens will go
+                check_wiki_url(wiki_url, allow_http=relaxed)
+            except UnsafeURL as exc:
+                raise ConfigurationError(str(exc)) from None
+        app_token = cfg.get("WIKIMEDIA_APP_TOKEN")
+        if app_token and not is_b64token(app_token):
             raise ConfigurationError(
-                f"WIKIMEDIA_WIKI_URL {wiki_url!r} is not https: tokens and the client secret "
-                "would cross the network in clear. Use the wiki's https URL."
+                "WIKIMEDIA_APP_TOKEN is not a Bearer token (RFC 6750: letters, digits and "
+                "-._~+/ then any '='): paste the access token exactly, without 'Bearer '."
             )
         agent = cfg["WIKIMEDIA_USER_AGENT"]
         if not agent:

@@ -116,7 +116,7 @@ def _dispatch(wiki: DevWiki, caller: Caller, action: str, params: MultiDict[str,
             raise ApiError(
                 "maxlag",
                 f"Waiting for devwiki: {lag} seconds lagged.",
-                headers={"Retry-After": "5", "X-Database-Lag": str(int(wiki.lag))},
+                headers={"Retry-After": wiki.retry_after, "X-Database-Lag": str(int(wiki.lag))},
                 host="devwiki",
                 lag=lag,
                 type="db",
