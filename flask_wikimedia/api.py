@@ -185,7 +185,7 @@ class ApiSession(LimitsMixin):
         self.wiki_url = wiki_url.rstrip("/")
         self.api_url = self.wiki_url + "/api.php"
         self.rest_url = self.wiki_url + "/rest.php"
-        self.origin = canonical_origin(prepared_url(self.wiki_url))
+        self.origin = request_origin(self.wiki_url)
         self._token_provider = token_provider
         self.assert_user = assert_user
         self.maxlag = maxlag
