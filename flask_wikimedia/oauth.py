@@ -224,7 +224,7 @@ def _token_set(token: dict[str, Any]) -> TokenSet:
     if refresh and not is_vschar_token(refresh):  # RFC 6749 appendix A.17: 1*VSCHAR
         raise WikiGarbage("the token answer's refresh_token has characters outside VSCHAR")
     expires_in = token.get("expires_in", FALLBACK_EXPIRES_IN)
-    if isinstance(expires_in, str) and expires_in.isdigit():
+    if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit():
         expires_in = int(expires_in)
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
         raise WikiGarbage("the token answer's expires_in is not a number")

@@ -267,11 +267,19 @@ class CallDeadline:
     """
 
     def __init__(self, seconds: float) -> None:
-        self.at = time.monotonic() + seconds
+        self.seconds = seconds
+        self.at = math.inf  # the clock starts when the request is sent (see start)
+        self.started = False
         self.expired = False
         self._done = False
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the clock. Called at ``send``, after ``requests`` prepared the request: an
+        auth hook may have refreshed the token meanwhile, with wiki calls of its own."""
+        self.started = True
+        self.at = time.monotonic() + self.seconds
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
@@ -430,12 +438,18 @@ class LimitsMixin(requests.Session):
         call = CallDeadline(self.total_deadline)
         outer: CallDeadline | None = getattr(_current, "call", None)
         _current.call = call
-        _watchdog.watch(call)
         try:
             return self._limited_request(call, method, url, *args, **kwargs)
         finally:
             _current.call = outer
             call.finish()
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        call: CallDeadline | None = getattr(_current, "call", None)
+        if call is not None and not call.started:
+            call.start()
+            _watchdog.watch(call)
+        return super().send(request, **kwargs)
 
     def _limited_request(
         self, call: CallDeadline, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any

@@ -436,10 +436,12 @@ def test_token_answer_with_an_unusable_refresh_token_is_a_502(
     assert deliver(client, callback).status_code == 502
 
 
-@pytest.mark.parametrize("expires_in", ["NaN", "Infinity", "-Infinity", "1e309"])
+@pytest.mark.parametrize(
+    "expires_in", ["NaN", "Infinity", "-Infinity", "1e309", '"\\u00b2"', '"\\u0967\\u0968"']
+)
 def test_token_answer_with_a_non_finite_expiry_is_a_502(scripted_app, scripted, wiki, expires_in):
     """Python's json reads NaN and Infinity; a wiki sending them gets a 502, not a 500 or a
-    token that never expires."""
+    token that never expires. Digits other than ASCII (``str.isdigit`` accepts them) too."""
     client = scripted_app.test_client()
     callback = approve(wiki, begin(client), "Alice")
     body = f'{{"access_token": "a.b.c", "token_type": "Bearer", "expires_in": {expires_in}}}'
@@ -535,6 +537,28 @@ def test_trickled_headers_at_the_callback_are_a_503_in_bounded_time(fast_redis, 
     assert finished
     assert response.status_code == 503
     assert "Traceback" not in response.text
+
+
+def test_the_clock_starts_when_the_request_is_sent_not_before_a_refresh(app, wiki):
+    """The token provider runs inside ``requests``' preparation (the auth hook) and may refresh,
+    with wiki calls of its own: the API call still gets its whole deadline once it is sent, so
+    a slow refresh followed by a slow but working answer is not a 503."""
+    client = app.test_client()
+    log_in(client, wiki, "Alice")
+    with client:
+        client.get("/private")
+        token = login_module.current_login().record.access_token
+
+    def slow_refresh(stale: str | None) -> str:
+        time.sleep(sum(TIMEOUT) * 0.8)  # a refresh's wiki calls, inside the deadline of each
+        return token
+
+    session = ApiSession(
+        wiki.base_url, slow_refresh, user_agent=USER_AGENT, timeout=TIMEOUT, max_bytes=100000
+    )
+    wiki.inject_fault("api", "hang", delay=TIMEOUT[1] * 0.5)
+    answer = session.get_json(action="query", meta="userinfo")
+    assert answer["query"]["userinfo"]["name"] == "Alice"
 
 
 def test_refresh_lock_outlives_the_holders_two_calls(app):
