@@ -457,6 +457,9 @@ class LimitsMixin(requests.Session):
         try:
             response = super().request(method, url, *args, **kwargs)
         except requests.RequestException as exc:
+            # The cause stays for debugging, without its request: that one holds the headers,
+            # Authorization included, for anything that walks the exception chain.
+            exc.request = exc.response = None
             if call.expired or isinstance(exc, requests.Timeout):
                 raise WikiUnreachable("the wiki did not answer in time") from exc
             raise WikiUnreachable("the wiki could not be reached") from exc

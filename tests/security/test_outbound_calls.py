@@ -599,6 +599,9 @@ def _errors_after_real_failures(app, wiki) -> list[BaseException]:
         catch(lambda: session.get_json(action="query"))  # WikiUnavailable
         wiki.inject_fault("api", "garbage")
         catch(lambda: session.get_json(action="query"))  # WikiBadResponse
+        wiki.inject_fault("api", "hang", delay=5.0)
+        catch(lambda: session.get_json(action="query"))  # WikiUnavailable from a read timeout
+        wiki.clear_faults()
         anonymous = ApiSession(
             session.wiki_url,
             lambda stale: "not.a.real.token",
@@ -608,6 +611,16 @@ def _errors_after_real_failures(app, wiki) -> list[BaseException]:
         )
         catch(lambda: anonymous.get_json(action="query"))  # InvalidAuthorization
     return raised
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    links, seen = [], set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        links.append(link)
+        link = link.__cause__ or link.__context__
+    return links
 
 
 def test_errors_after_a_real_failing_call_hold_no_token(app, wiki):
@@ -627,6 +640,11 @@ def test_errors_after_a_real_failing_call_hold_no_token(app, wiki):
             assert token.encode() not in blob, type(error)
             assert b"Bearer" not in blob, type(error)
             assert b"not.a.real.token" not in blob
+        for link in _chain(error):  # what a logger or error tracker walking the chain finds
+            for attribute in ("request", "response"):
+                held = getattr(link, attribute, None)
+                headers = getattr(held, "headers", None) or {}
+                assert "Authorization" not in headers, (type(error), type(link))
         if isinstance(error, ApiError):
             assert not hasattr(error, "response")
             copy = pickle.loads(pickle.dumps(error))
