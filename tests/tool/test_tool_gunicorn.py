@@ -34,7 +34,9 @@ def tool_environ(wiki: DevWiki, redis_url: str, port: int) -> dict[str, str]:
     return env
 
 
-def gunicorn(port: int, env: dict[str, str], access_log: Path) -> subprocess.Popen[str]:
+def gunicorn(
+    port: int, env: dict[str, str], access_log: Path, log_format: str = '%(p)s "%(r)s" %(s)s'
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -49,7 +51,7 @@ def gunicorn(port: int, env: dict[str, str], access_log: Path) -> subprocess.Pop
             "--access-logfile",
             str(access_log),
             "--access-logformat",
-            '%(p)s "%(r)s" %(s)s',
+            log_format,
             "app:app",
         ],
         cwd=REPO,
@@ -61,8 +63,8 @@ def gunicorn(port: int, env: dict[str, str], access_log: Path) -> subprocess.Pop
 
 
 @contextmanager
-def running(port: int, env: dict[str, str], access_log: Path) -> Iterator[str]:
-    process = gunicorn(port, env, access_log)
+def running(port: int, env: dict[str, str], access_log: Path, **kwargs: str) -> Iterator[str]:
+    process = gunicorn(port, env, access_log, **kwargs)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -140,6 +142,40 @@ def test_login_is_shared_between_worker_processes(devwiki, redis_server, redis_c
         http.post(base + "/auth/logout", data={"csrf_token": token.split('"')[0]}, timeout=10)
         for _ in range(4):
             assert http.get(base + "/profile", allow_redirects=False, timeout=10).status_code == 302
+
+
+#: Every access-log field that could hold a URL or its query.
+LEAKY_FORMAT = '%(p)s "%(r)s" %(s)s U=%(U)s q=%(q)s f=%(f)s ref=%({referer}i)s loc=%({location}o)s raw=%({raw_uri}e)s qs=%({query_string}e)s'
+
+
+def test_the_access_log_never_holds_a_query_string(devwiki, redis_server, redis_client, tmp_path):
+    """LOG-1: the callback's one-time code and state, the login redirect's state and PKCE
+    challenge, never reach the access log, whatever the log format asks for."""
+    port = free_port()
+    register_tool(devwiki, f"http://127.0.0.1:{port}/auth/callback")
+    log = tmp_path / "access.log"
+    env = tool_environ(devwiki, redis_server.url, port)
+    with running(port, env, log, log_format=LEAKY_FORMAT) as base:
+        http = requests.Session()
+        start = http.get(base + "/auth/login?next=/profile", allow_redirects=False, timeout=10)
+        callback = devwiki.approve(start.headers["Location"], username="Alice")
+        assert "code=" in callback and "state=" in callback
+        # As an error page on the callback would load its stylesheet: Referer is the callback.
+        http.get(base + "/", headers={"Referer": callback}, timeout=10)
+        done = http.get(callback, allow_redirects=False, timeout=10)
+        assert done.status_code == 303
+        wait_for_log(log, "GET /auth/callback")
+        wait_for_log(log, "GET / ")
+    text = log.read_text()
+    query = callback.split("?", 1)[1]
+    secrets = [value for pair in query.split("&") for value in pair.split("=", 1)[1:]]
+    secrets.append(start.headers["Location"].split("?", 1)[1])
+    assert "GET /auth/callback HTTP/1.1" in text
+    assert "GET /auth/login HTTP/1.1" in text
+    for secret in secrets:
+        assert secret not in text
+    assert "code=" not in text
+    assert "state=" not in text
 
 
 @pytest.mark.parametrize("missing", ["FLASK_SECRET_KEY", "REDIS_KEY_PREFIX"])
