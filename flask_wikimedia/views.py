@@ -76,7 +76,7 @@ def login() -> Response:
         created_at=time.time(),
     )
     url = st.oauth.authorization_url(
-        st.wiki_base(),
+        st.browser_wiki_base(),
         redirect_uri=entry.redirect_uri,
         state=entry.state,
         code_verifier=entry.code_verifier,

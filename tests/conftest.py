@@ -91,6 +91,3 @@ def devwiki_139() -> Iterator[DevWiki]:
     wiki.start()
     yield wiki
     wiki.stop()
-
-
-os.environ.setdefault("FLASK_WIKIMEDIA_TESTING", "1")

@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from toolkit import free_port, http_login, register_tool, scrubbed_environ, toolforge_environ
+from toolkit import (
+    free_port,
+    http_login,
+    register_tool,
+    scrubbed_environ,
+    toolforge_environ,
+    wait_until_serving,
+)
 
 from flask_wikimedia.devwiki import DevWiki
 
@@ -212,16 +219,7 @@ def test_procfile_command_listens_on_port_and_keeps_health_checks_out_of_the_log
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "the Procfile's gunicorn did not answer"
-            time.sleep(0.1)
+        wait_until_serving(process, base)
         assert requests.get(base + "/", timeout=5).status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
