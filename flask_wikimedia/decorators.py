@@ -39,8 +39,10 @@ def unauthorized() -> Response:
     if handler is not None:
         return current_app.make_response(current_app.ensure_sync(handler)())
     if _is_browser_navigation():
+        # With the mount point (SCRIPT_NAME): an app mounted at /a must come back to
+        # /a/private, not /private, which is another app's (safe_next refuses it).
         path = request.full_path if request.query_string else request.path
-        return redirect(url_for("wikimedia.login", next=path))
+        return redirect(url_for("wikimedia.login", next=request.script_root + path))
     raise LoginRequired()
 
 
