@@ -1,11 +1,14 @@
-"""``flask wikimedia check``: report configuration problems in plain words.
+"""``flask wikimedia check``: every configuration problem at once, each with its fix.
 
-Checks the secret key, the consumer key and secret (by asking the wiki's token endpoint), the user
-agent, the redirect URI, the login store (Redis reachable, keys prefixed), and the wiki (its
-OAuth endpoint and api.php answer as MediaWiki would). Exits with status 1 on any problem, so it
-can guard a deployment script. A configuration so broken that the app does not start is
-reported too, as long as the command itself can be found (see the ``flask.commands`` entry
-point in pyproject.toml).
+The rules are ``flask_wikimedia.settings``' (the ones ``init_app`` applies, plus what a
+production deploy should follow even in debug mode, and misspelt ``WIKIMEDIA_*`` keys or
+``FLASK_WIKIMEDIA_*`` variables with a "did you mean"), then live checks: the login store (Redis
+reachable, keys prefixed), the consumer key and secret (by asking the wiki's token endpoint) and
+the wiki (its OAuth endpoint and api.php answer as MediaWiki would). Each problem says whose
+setting it is (Flask's, Flask-Wikimedia's, or the application's own). Exits with status 1 on
+any problem, so it can guard a deployment script; ``--json`` for scripts. An app that does not
+start is reported the same way, every reason listed, as long as the command itself can be found
+(see the ``flask.commands`` entry point in pyproject.toml).
 """
 
 from __future__ import annotations

@@ -21,6 +21,11 @@ Config keys (set them before ``init_app``):
 ``WIKIMEDIA_APP_TOKEN``            owner-only or personal API token for ``api.app_session()``
 ``WIKIMEDIA_URL_PREFIX``           where the blueprint is mounted (``/auth``)
 ``WIKIMEDIA_DEV_WIKI``             True (debug/testing only): serve the development wiki at ``/_devwiki``
+
+``SECRET_KEY`` is required, and at least 32 bytes outside debug/testing. The rules (defaults,
+types, what refuses to start) live in ``flask_wikimedia.settings``, shared with
+``flask wikimedia check`` and the sample tool; ``init_app`` raises one ``ConfigurationProblems``
+listing every problem.
 """
 
 from __future__ import annotations
