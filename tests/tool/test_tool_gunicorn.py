@@ -226,3 +226,15 @@ def test_procfile_command_listens_on_port_and_keeps_health_checks_out_of_the_log
         output, _ = process.communicate(timeout=20)
     assert '"GET / HTTP/1.1" 200' in output
     assert "/healthz" not in output
+
+
+def test_uwsgi_logs_the_path_without_its_query():
+    """LOG-1 for Toolforge's uWSGI webservice (not installed here, so read its settings): the
+    request log names the path (PATH_INFO), never the URI with its query, nor the Referer."""
+    settings = (REPO / "uwsgi.ini").read_text()
+    (log_format,) = [
+        line for line in settings.splitlines() if line.replace(" ", "").startswith("log-format=")
+    ]
+    assert "%(var.PATH_INFO)" in log_format
+    for leaky in ("%(uri)", "%(referer)", "QUERY_STRING", "REQUEST_URI"):
+        assert leaky not in log_format
