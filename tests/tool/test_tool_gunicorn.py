@@ -156,7 +156,7 @@ LEAKY_FORMAT = '%(p)s "%(r)s" %(s)s U=%(U)s q=%(q)s f=%(f)s ref=%({referer}i)s l
 
 
 def test_the_access_log_never_holds_a_query_string(devwiki, redis_server, redis_client, tmp_path):
-    """LOG-1: the callback's one-time code and state, the login redirect's state and PKCE
+    """CF-4: the callback's one-time code and state, the login redirect's state and PKCE
     challenge, never reach the access log, whatever the log format asks for."""
     port = free_port()
     register_tool(devwiki, f"http://127.0.0.1:{port}/auth/callback")
@@ -229,7 +229,7 @@ def test_procfile_command_listens_on_port_and_keeps_health_checks_out_of_the_log
 
 
 def test_uwsgi_logs_the_path_without_its_query():
-    """LOG-1 for Toolforge's uWSGI webservice (not installed here, so read its settings): the
+    """CF-4 for Toolforge's uWSGI webservice (not installed here, so read its settings): the
     request log names the path (PATH_INFO), never the URI with its query, nor the Referer."""
     settings = (REPO / "uwsgi.ini").read_text()
     (log_format,) = [
