@@ -1,13 +1,15 @@
 # Two commands on a fresh clone:
 #   make run    serve the sample tool on http://127.0.0.1:5000 against the development wiki
 #   make test   lint, type-check and run the whole test suite (real Redis, dev wiki, Chromium)
+# And for hunting: `make fuzz` (property tests with many random examples, not derandomised) and
+# `make audit` (pip-audit over requirements.txt; says so when the advisory database is out of reach).
 # Both set themselves up: a virtualenv in .venv, and (as root on Debian) redis-server and chromium.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 
-.PHONY: run test lint typecheck pytest bench bench-smoke system-deps clean
+.PHONY: run test lint typecheck pytest fuzz audit bench bench-smoke system-deps clean
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	python3 -m venv $(VENV)
@@ -32,6 +34,14 @@ pytest: $(VENV)/.installed system-deps
 	$(VENV)/bin/pytest -q -ra $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Long and random (the normal run is derandomised, see tests/conftest.py): FUZZ_EXAMPLES=n to
+# change how many examples each property test draws.
+fuzz: $(VENV)/.installed system-deps
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q -ra $$(grep -rlE '@given' tests) $(PYTEST_ARGS)
+
+audit: $(VENV)/.installed
+	$(PY) scripts/audit.py requirements.txt
 
 bench: $(VENV)/.installed system-deps
 	$(PY) -m bench

@@ -66,7 +66,7 @@ def _set_pending(response: Response, items: list[pending.PendingLogin]) -> None:
 def login() -> Response:
     """Start a login: a fresh state and PKCE verifier, then off to the wiki's consent page."""
     st = get_state(current_app)
-    nxt = safe_next(request.args.get("next"), st.default_next())
+    nxt = safe_next(request.args.get("next"), st.default_next(), request.script_root)
     items = pending.read(st.pending_sealer, request.cookies.get(pending.COOKIE_NAME))
     entry = pending.PendingLogin(
         state=secrets.token_urlsafe(32),
@@ -76,7 +76,7 @@ def login() -> Response:
         created_at=time.time(),
     )
     url = st.oauth.authorization_url(
-        st.wiki_base(),
+        st.browser_wiki_base(),
         redirect_uri=entry.redirect_uri,
         state=entry.state,
         code_verifier=entry.code_verifier,
@@ -281,7 +281,8 @@ def logout() -> Response:
         )
     user = end_login()
     signals.logged_out.send(current_app._get_current_object(), user=user, reason="logout")  # type: ignore[attr-defined]
-    response = redirect(safe_next(request.form.get("next"), st.default_next()), 303)
+    target = safe_next(request.form.get("next"), st.default_next(), request.script_root)
+    response = redirect(target, 303)
     response.headers["Cache-Control"] = "no-store"
     return response
 
