@@ -31,6 +31,15 @@ class RealWikiError(AssertionError):
     """The real wiki answered something a browser would not have expected."""
 
 
+class ErrorPage(Exception):
+    """A server showed an error page where a consent form or a redirect was expected."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(f"HTTP {status}: {text[:300]}")
+        self.status = status
+        self.text = text
+
+
 class _Forms(HTMLParser):
     """The forms of a page: attributes, hidden fields and submit buttons."""
 
@@ -122,10 +131,7 @@ class RealWiki:
                 continue
             form = _form(response.text, id="mw-mwoauth-authorize-form")
             if response.status_code != 200 or form is None:
-                raise RealWikiError(
-                    f"the real wiki answered {response.status_code} without a consent form: "
-                    + re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text))[:800]
-                )
+                raise ErrorPage(response.status_code, response.text)
             data = dict(form["hidden"])
             if allow:
                 data["accept"] = "Allow"

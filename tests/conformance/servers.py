@@ -16,10 +16,10 @@ import redis
 import requests
 from flask import Flask, jsonify
 from flask_session import Session
-from realwiki import RealWiki
+from realwiki import ErrorPage, RealWiki
 
 from flask_wikimedia import Wikimedia, current_user, login_required, requires_right
-from flask_wikimedia.devwiki import DevClient, DevUser, DevWiki
+from flask_wikimedia.devwiki import DevClient, DevUser, DevWiki, DevWikiError
 
 CALLBACK = "http://localhost/auth/callback"
 GRANTS = ["basic", "editpage", "highvolume"]
@@ -54,6 +54,8 @@ class Server:
         return self.base_url + "/rest.php/oauth2/resource/profile"
 
     def approve(self, authorize_url: str, username: str, allow: bool = True) -> str:
+        """Play the browser as ``username`` through the consent page; the Location that goes
+        back to the client. Raises :class:`ErrorPage` when the wiki shows an error instead."""
         raise NotImplementedError
 
     def consent_shown(self, authorize_url: str, username: str) -> bool:
@@ -171,7 +173,10 @@ class DevServer(Server):
         self.base_url = self.wiki.start()
 
     def approve(self, authorize_url: str, username: str, allow: bool = True) -> str:
-        return self.wiki.approve(authorize_url, username=username, allow=allow)
+        try:
+            return self.wiki.approve(authorize_url, username=username, allow=allow)
+        except DevWikiError as error:
+            raise ErrorPage(error.status, error.text) from error
 
     def consent_shown(self, authorize_url: str, username: str) -> bool:
         response = requests.get(authorize_url, timeout=TIMEOUT)

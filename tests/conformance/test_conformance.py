@@ -9,16 +9,20 @@ test says which flavour matches the real server.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import secrets
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import redis
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from servers import Server
+from realwiki import ErrorPage
+from servers import CALLBACK, Server
 
 from flask_wikimedia.api import user_session
 from flask_wikimedia.extension import get_state
@@ -47,10 +51,18 @@ def log_in(server: Server, app: Flask, username: str) -> FlaskClient:
     return client
 
 
-def profile(token: str, server: Server) -> requests.Response:
+def bearer_get(server: Server, path: str, token: str, **params: str) -> requests.Response:
+    """GET ``path`` (under the wiki's ``/w``) with a Bearer token."""
     return requests.get(
-        server.profile_url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
+        server.base_url + path,
+        params=params,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=TIMEOUT,
     )
+
+
+def profile(token: str, server: Server) -> requests.Response:
+    return bearer_get(server, "/rest.php/oauth2/resource/profile", token)
 
 
 def token_call(server: Server, **data: str) -> requests.Response:
@@ -248,11 +260,8 @@ def test_dead_token_on_api_php_is_200_with_an_error_header(server, app, token):
         client.get("/private")  # the refresh revokes the old access token
     else:
         bearer = "not.a.token"
-    response = requests.get(
-        server.base_url + "/api.php",
-        params={"action": "query", "meta": "userinfo", "format": "json"},
-        headers={"Authorization": f"Bearer {bearer}"},
-        timeout=TIMEOUT,
+    response = bearer_get(
+        server, "/api.php", bearer, action="query", meta="userinfo", format="json"
     )
     assert response.status_code == 200
     assert response.headers["MediaWiki-API-Error"] == "mwoauth-invalid-authorization"
@@ -331,3 +340,130 @@ def test_profile_with_a_garbage_token_is_401_access_denied(server):
     assert response.status_code == 401
     assert response.json()["error"] == "access_denied"
     assert "WWW-Authenticate" not in response.headers
+
+
+def test_profile_without_authorization_header_is_a_500(server):
+    # A 1.39 bug (Resource.php passes [] to guzzle's withHeader); the 1.39 flavour models it.
+    response = requests.get(server.profile_url, timeout=TIMEOUT)
+    assert response.status_code == 500
+    assert response.json()["httpCode"] == 500
+    assert "Header value can not be an empty array" in response.json()["message"]
+
+
+def test_unknown_resource_type_is_a_parameter_validation_error(server):
+    response = bearer_get(server, "/rest.php/oauth2/resource/foo", "x.y.z")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "parameter-validation-failed",
+        "name": "type",
+        "value": "foo",
+        "failureCode": "badvalue",
+        "failureData": [],
+        "messageTranslations": {"en": 'Unrecognized value for parameter "type": foo.'},
+        "httpCode": 400,
+        "httpReason": "Bad Request",
+    }
+
+
+def test_core_rest_with_a_garbage_token_is_403_rest_read_denied(server):
+    response = bearer_get(server, "/rest.php/v1/page/Main_Page/bare", "garbage")
+    assert response.status_code == 403
+    assert response.json() == {
+        "error": "rest-read-denied",
+        "httpCode": 403,
+        "httpReason": "Forbidden",
+    }
+
+
+def test_scopes_resource_is_an_object_with_gaps(server, app):
+    client = log_in(server, app, "Alice")
+    token = session_record(client).access_token
+    response = bearer_get(server, "/rest.php/oauth2/resource/scopes", token)
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.json() == {"scopes": {"0": "basic", "2": "editpage", "3": "highvolume"}}
+
+
+@pytest.mark.parametrize("problem", ["unknown-client", "unregistered-redirect", "token-flow"])
+def test_authorize_errors_are_a_200_page_not_a_redirect(server, problem):
+    query = {
+        "client_id": server.confidential.client_id,
+        "response_type": "code",
+        "redirect_uri": CALLBACK,
+        "state": "s" * 32,
+    }
+    if problem == "unknown-client":
+        query["client_id"] = "ab" * 16
+    elif problem == "unregistered-redirect":
+        query["redirect_uri"] = "http://evil.example/cb"
+    else:
+        query["response_type"] = "token"
+    with pytest.raises(ErrorPage) as page:
+        server.approve(server.base_url + "/rest.php/oauth2/authorize?" + urlencode(query), "Alice")
+    assert page.value.status == 200
+    assert "Application Connection Error" in page.value.text
+
+
+def raw_code(server: Server, username: str = "Alice") -> tuple[str, str]:
+    """An authorization code for the confidential client with our own PKCE verifier."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    query = {
+        "client_id": server.confidential.client_id,
+        "response_type": "code",
+        "redirect_uri": CALLBACK,
+        "state": "s" * 32,
+        "code_challenge": challenge.rstrip(b"=").decode(),
+        "code_challenge_method": "S256",
+    }
+    callback = server.approve(
+        server.base_url + "/rest.php/oauth2/authorize?" + urlencode(query), username
+    )
+    return parse_qs(urlsplit(callback).query)["code"][0], verifier
+
+
+def exchange(server: Server, code: str, verifier: str, **changes: str) -> requests.Response:
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": server.confidential.client_id,
+        "client_secret": server.confidential.secret,
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+    data.update(changes)
+    return token_call(server, **{k: v for k, v in data.items() if v})
+
+
+def test_code_exchange_shape_and_single_use(server):
+    code, verifier = raw_code(server)
+    first = exchange(server, code, verifier)
+    assert first.status_code == 200
+    assert first.headers["Cache-Control"] == "no-store"
+    body = first.json()
+    assert set(body) == {"token_type", "expires_in", "access_token", "refresh_token"}  # no scope
+    claims = json.loads(base64.urlsafe_b64decode(body["access_token"].split(".")[1] + "=="))
+    assert isinstance(claims["exp"], float) and isinstance(claims["sub"], str)
+    assert claims["scopes"] == ["basic", "editpage", "highvolume"]
+    again = exchange(server, code, verifier)
+    assert again.status_code == 400
+    assert again.json()["hint"] == "Authorization code has been revoked"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "error", "hint"),
+    [
+        ({"code_verifier": "x" * 50}, 400, "invalid_grant", "Failed to verify `code_verifier`."),
+        ({"redirect_uri": CALLBACK + "x"}, 401, "invalid_client", None),
+        ({"redirect_uri": ""}, 400, "invalid_request", "Check the `redirect_uri` parameter"),
+        ({"client_secret": "0" * 40}, 401, "invalid_client", None),
+    ],
+    ids=["wrong-verifier", "other-redirect", "no-redirect", "wrong-secret"],
+)
+def test_failed_exchange_does_not_burn_the_code(server, change, status, error, hint):
+    code, verifier = raw_code(server)
+    failed = exchange(server, code, verifier, **change)
+    assert failed.status_code == status
+    assert failed.json()["error"] == error
+    if hint is not None:
+        assert failed.json()["hint"] == hint
+    assert exchange(server, code, verifier).status_code == 200
