@@ -434,14 +434,9 @@ def rest_page(title: str) -> Response:
         if access is None:
             if wiki.flavor == "wikimedia":
                 return bad_token_response(wiki, reason)
+            # The real 1.39 sends no messageTranslations here (conformance suite).
             return json_response(
-                {
-                    "error": "rest-read-denied",
-                    "messageTranslations": {"en": "You need read permission to use this module."},
-                    "httpCode": 403,
-                    "httpReason": "Forbidden",
-                },
-                403,
+                {"error": "rest-read-denied", "httpCode": 403, "httpReason": "Forbidden"}, 403
             )
     with wiki.lock:
         caller = Caller(wiki, access)
