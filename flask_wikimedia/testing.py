@@ -24,6 +24,8 @@ in production. The development wiki's ``api.php`` (``meta=siteinfo|userinfo|toke
 from __future__ import annotations
 
 import dataclasses
+import os
+import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +42,7 @@ from .views import csrf_token
 __all__ = [
     "PLAIN_USER_RIGHTS",
     "dev_config",
+    "dev_environ",
     "devwiki",
     "ensure_user",
     "finish_login",
@@ -68,6 +71,26 @@ def dev_config(wiki: DevWiki) -> dict[str, Any]:
         "WIKIMEDIA_REDIRECT_URI": None,
         "WIKIMEDIA_DEV_WIKI": False,
     }
+
+
+def dev_environ(wiki: DevWiki) -> dict[str, str]:
+    """Environment variables that do what :func:`dev_config` does, for an app built at import
+    time (``app = Flask(__name__)``, ``app.config.from_prefixed_env()``, ``Wikimedia(app)``).
+
+    Put them in ``os.environ`` in your ``conftest.py`` before anything imports the app module;
+    docs/testing.md shows the whole conftest. ``FLASK_SECRET_KEY`` is set too (to a test-only
+    value) unless the environment already has one.
+    """
+    config = dev_config(wiki)
+    environ = {
+        "FLASK_TESTING": "true",
+        "FLASK_WIKIMEDIA_WIKI_URL": str(config["WIKIMEDIA_WIKI_URL"]),
+        "FLASK_WIKIMEDIA_CLIENT_ID": str(config["WIKIMEDIA_CLIENT_ID"]),
+        "FLASK_WIKIMEDIA_DEV_WIKI": "false",
+    }
+    if not os.environ.get("FLASK_SECRET_KEY"):
+        environ["FLASK_SECRET_KEY"] = "test-only secret key, " + secrets.token_hex(16)
+    return environ
 
 
 def ensure_user(
@@ -185,8 +208,30 @@ def login(
     if grants is not None:
         set_grants(client, wiki, grants)
     authorize_url = start_login(client, next)
+    _check_same_wiki(authorize_url, wiki)
     callback_url = wiki.approve(authorize_url, username=username, allow=allow)
     return finish_login(client, callback_url)
+
+
+def _check_same_wiki(authorize_url: str, wiki: DevWiki) -> None:
+    """Fail with what to do when the app logs in somewhere other than ``wiki``.
+
+    Without this, an app configured before the test could set it up (a module-level
+    ``app``) sends the consent page to its own wiki, and the test dies in a ConnectionError
+    to ``localhost:80`` or a real wiki that explains nothing.
+    """
+    if wiki.base_url is None:
+        raise RuntimeError("serve the development wiki first (the devwiki fixture does)")
+    if authorize_url.startswith(wiki.base_url + "/"):
+        return
+    where = authorize_url.split("?", 1)[0]
+    raise AssertionError(
+        f"The app sends its logins to {where}, not to the development wiki this test serves "
+        f"({wiki.base_url}). Configure the app for it before Wikimedia(app) reads the "
+        "config: create_app(dev_config(devwiki)) with an app factory, or, for a module-level "
+        "app that calls app.config.from_prefixed_env(), os.environ.update(dev_environ(wiki)) "
+        "in conftest.py before the app module is imported (see docs/testing.md)."
+    )
 
 
 def logout(client: FlaskClient, next: str | None = None) -> TestResponse:

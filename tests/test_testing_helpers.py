@@ -221,3 +221,85 @@ def test_logout_with_a_forged_form_is_refused(devwiki: DevWiki):
     login(client, devwiki, "Alice")
     assert client.post("/auth/logout", data={"csrf_token": "forged"}).status_code == 400
     assert client.get("/edit").status_code == 200
+
+
+MODULE_APP = """
+from flask import Flask
+from flask_wikimedia import Wikimedia, current_user, login_required, requires_right
+
+app = Flask(__name__)
+app.config.from_prefixed_env()
+wikimedia = Wikimedia(app)
+
+
+@app.get("/")
+@login_required
+def index():
+    return f"Hello, {current_user.username}!"
+
+
+@app.get("/blocks")
+@requires_right("block")
+def blocks():
+    return "Only admins see this."
+"""
+
+MODULE_APP_CONFTEST = """
+import os
+
+import pytest
+
+from flask_wikimedia.devwiki import DevWiki
+from flask_wikimedia.testing import dev_environ
+
+WIKI = DevWiki()
+WIKI.start()
+os.environ.update(dev_environ(WIKI))
+
+
+@pytest.fixture
+def devwiki():
+    return WIKI
+"""
+
+MODULE_APP_TESTS = """
+from flask_wikimedia.testing import login, logout
+from myapp import app
+
+
+def test_hello():
+    pass
+
+
+def test_a_module_level_app_logs_in(devwiki):
+    client = app.test_client()
+    login(client, devwiki, "Carol", rights=["read", "block"])
+    assert client.get("/").text == "Hello, Carol!"
+    assert client.get("/blocks").status_code == 200
+    login(client, devwiki, "Carol", rights=["read"])
+    assert client.get("/blocks").status_code == 403
+    logout(client)
+    assert client.get("/").status_code == 302
+"""
+
+
+def test_a_module_level_app_is_tested_through_the_environment(pytester: pytest.Pytester):
+    # A subprocess: the conftest changes os.environ, which must not leak into this run.
+    pytester.makeconftest(MODULE_APP_CONFTEST)
+    pytester.makepyfile(myapp=MODULE_APP, test_myapp=MODULE_APP_TESTS)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_an_app_pointed_elsewhere_fails_with_what_to_do(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    # The same module-level app without the conftest: it uses its own built-in dev wiki
+    # (FLASK_WIKIMEDIA_DEV_WIKI), which the test client cannot reach over HTTP.
+    monkeypatch.setenv("FLASK_TESTING", "true")
+    monkeypatch.setenv("FLASK_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("FLASK_WIKIMEDIA_DEV_WIKI", "true")
+    pytester.makepyfile(myapp=MODULE_APP, test_myapp=MODULE_APP_TESTS)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*not to the development wiki this test serves*dev_environ*"])
