@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 
-.PHONY: run test lint typecheck pytest bench bench-smoke system-deps clean
+.PHONY: run test lint typecheck pytest bench bench-smoke system-deps clean docs
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	python3 -m venv $(VENV)
@@ -41,3 +41,12 @@ bench-smoke: $(VENV)/.installed system-deps
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/artifacts
+
+# The documentation site (MkDocs + Material + mkdocstrings), built with --strict: a broken
+# link, a missing page or an unresolvable API reference fails it. Output in site/.
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(VENV)/bin/mkdocs build --strict --clean --site-dir site
