@@ -53,18 +53,24 @@ __all__ = [
 ]
 
 
+# Random, so that nothing signed in a test run can be replayed anywhere else.
+_TEST_SECRET_KEY = "test-only secret key, " + secrets.token_hex(16)
+
+
 def dev_config(wiki: DevWiki) -> dict[str, Any]:
     """Config that points an app at ``wiki`` with its built-in public client, for
     ``create_app(dev_config(devwiki))`` or ``app.config.update(...)`` before ``Wikimedia(app)``.
 
     Testing mode is on (logins kept in the process unless the app names a Redis), and any
     configured secret or redirect URI is cleared: the development client accepts any loopback
-    callback, which is what the Flask test client uses.
+    callback, which is what the Flask test client uses. ``SECRET_KEY`` is a random test-only
+    value (the same for the whole test run), so a test needs no secret of its own.
     """
     if wiki.base_url is None:
         raise RuntimeError("serve the development wiki first (the devwiki fixture does)")
     return {
         "TESTING": True,
+        "SECRET_KEY": _TEST_SECRET_KEY,
         "WIKIMEDIA_WIKI_URL": wiki.base_url,
         "WIKIMEDIA_CLIENT_ID": DEV_CLIENT_ID,
         "WIKIMEDIA_CLIENT_SECRET": None,
@@ -89,7 +95,7 @@ def dev_environ(wiki: DevWiki) -> dict[str, str]:
         "FLASK_WIKIMEDIA_DEV_WIKI": "false",
     }
     if not os.environ.get("FLASK_SECRET_KEY"):
-        environ["FLASK_SECRET_KEY"] = "test-only secret key, " + secrets.token_hex(16)
+        environ["FLASK_SECRET_KEY"] = _TEST_SECRET_KEY
     return environ
 
 
