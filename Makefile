@@ -49,4 +49,4 @@ $(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
 	touch $@
 
 docs: $(VENV)/.docs-installed
-	$(VENV)/bin/mkdocs build --strict --clean --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --clean --site-dir site

@@ -152,3 +152,16 @@ def test_the_wheel_installed_outside_the_checkout_logs_in(
     (work / "test_installed.py").write_text(textwrap.dedent(INSTALLED_TESTS))
     result = _run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=work)
     assert "2 passed" in result.stdout, result.stdout
+
+
+def test_the_versions_and_the_repository_url_agree():
+    import flask_wikimedia
+
+    assert flask_wikimedia.__version__ == VERSION
+    source = PROJECT["urls"]["Source"]
+    mkdocs = (ROOT / "mkdocs.yml").read_text()
+    assert f"repo_url: {source}\n" in mkdocs
+    for page in ("README.md", "docs/guide.md"):
+        text = (ROOT / page).read_text()
+        assert f"git+{source}.git" in text, f"{page} does not say how to install from {source}"
+    assert "## [Unreleased]" in (ROOT / "CHANGES.md").read_text()
