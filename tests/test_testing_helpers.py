@@ -147,6 +147,10 @@ def test_dev_config_points_at_the_served_wiki(devwiki: DevWiki):
     assert config["WIKIMEDIA_WIKI_URL"] == devwiki.base_url
     assert config["WIKIMEDIA_CLIENT_ID"] == DEV_CLIENT_ID
     assert config["TESTING"] is True
+    assert (
+        len(config["SECRET_KEY"]) >= 32
+        and config["SECRET_KEY"] == dev_config(devwiki)["SECRET_KEY"]
+    )
     with pytest.raises(RuntimeError):
         dev_config(DevWiki())  # not served
 
