@@ -11,7 +11,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 
-.PHONY: run test test-mediawiki lint typecheck pytest fuzz audit bench bench-smoke system-deps clean
+.PHONY: run test test-mediawiki lint typecheck pytest fuzz audit bench bench-smoke system-deps clean docs
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	python3 -m venv $(VENV)
@@ -58,3 +58,12 @@ bench-smoke: $(VENV)/.installed system-deps
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/artifacts
+
+# The documentation site (MkDocs + Material + mkdocstrings), built with --strict: a broken
+# link, a missing page or an unresolvable API reference fails it. Output in site/.
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --clean --site-dir site
