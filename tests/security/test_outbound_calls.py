@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import pickle
 import time
 
@@ -68,12 +67,9 @@ APP_TOKEN = "app-token.never.expires"
 OWNER_ID = "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c"
 OWNER_SECRET = "2" * 40
 
-# Derandomised in the normal run; `make fuzz` (HYPOTHESIS_PROFILE=fuzz) draws new examples.
+# Examples, randomness and deadline come from the profile (tests/conftest.py): derandomised in
+# the normal run, random under `make fuzz` (HYPOTHESIS_PROFILE=fuzz).
 PROPERTY = settings(
-    derandomize=os.environ.get("HYPOTHESIS_PROFILE", "default") != "fuzz",
-    max_examples=max(settings.default.max_examples, 400),
-    deadline=None,
-    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
