@@ -15,8 +15,10 @@ from typing import Any
 import click
 import redis
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from flask_wikimedia.api import ApiError, app_session
+from flask_wikimedia.errors import WikimediaError
 from flask_wikimedia.outbound import WikiHTTPError
 
 #: Two runs of the hourly job may fail before the front page stops showing the wiki's name.
@@ -56,13 +58,16 @@ def cached_wiki_info() -> dict[str, str] | None:
 
 
 @click.command("refresh-wiki-info")
+@with_appcontext
 def refresh_wiki_info() -> None:
     """Ask the wiki for its name, as the app, and keep it in Redis for the front page."""
     client = _redis()
     try:
         answer = app_session().get_json(action="query", meta="siteinfo", siprop="general")
-    except (ApiError, WikiHTTPError) as error:
-        raise click.ClickException(f"the wiki did not answer usefully: {error}") from error
+    except (ApiError, WikiHTTPError, WikimediaError) as error:
+        # The cron job's email says what went wrong; the old value stays until its TTL ends.
+        reason = error.description if isinstance(error, WikimediaError) else str(error)
+        raise click.ClickException(f"the wiki did not answer usefully: {reason}") from error
     sitename = answer.get("query", {}).get("general", {}).get("sitename")
     if not isinstance(sitename, str) or not sitename:
         raise click.ClickException("the wiki's answer has no site name")
