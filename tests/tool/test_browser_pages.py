@@ -162,6 +162,14 @@ def test_every_page_in_three_languages_light_dark_desktop_phone(
         assert_action(page, lang, "wikimedia-action-home")
         shoot_all(page, lang, "error-404")
 
+        # A stale or forged login link: 400 where it stands, "try again", still logged in.
+        response = page.goto(base + "/auth/callback?code=x&state=forged")
+        assert response is not None and response.status == 400
+        assert lib(lang, "wikimedia-login-failed-title") in page.inner_text("h1")
+        assert_account_header(page, lang)
+        assert_action(page, lang, "wikimedia-action-try-again")
+        shoot_all(page, lang, "error-400-login-failed")
+
         # The wiki down while logged in: still logged in, "try again" reloads the page.
         devwiki.inject_fault("api", "500", times=5)
         response = page.goto(base + "/sandbox")
