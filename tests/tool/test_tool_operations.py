@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 import yaml
 from toolkit import TOOLFORGE_CALLBACK, register_tool
 
@@ -85,8 +86,6 @@ def test_favicon_is_served_without_a_session(client, redis_client):
 
 
 def test_dev_wiki_has_a_favicon(devwiki: DevWiki):
-    import requests
-
     response = requests.get(f"{devwiki.base_url.rsplit('/w', 1)[0]}/favicon.ico", timeout=5)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("image/svg+xml")
@@ -197,3 +196,13 @@ def test_build_service_files():
     assert job["schedule"]
     assert job["image"].startswith("tool-")
     assert (ROOT / "template_tool/static/codex/VERSION").read_text().strip() == "2.7.0"
+
+
+def test_deep_health_check_without_redis_in_local_development(clean_env):
+    app = create_app({"TESTING": True})  # zero configuration: cookie sessions, no Redis
+    health._cached.clear()
+    with app.test_client() as client:
+        response = client.get("/healthz?deep=1")
+    # The mounted development wiki is this very app, which a test client does not serve over
+    # HTTP: "down" is the truth here; what matters is that Redis reads "unused", not "down".
+    assert response.json["redis"] == "unused"
