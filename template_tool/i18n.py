@@ -114,6 +114,8 @@ def choose() -> ResponseReturnValue:
 
 
 def init_app(app: Flask) -> None:
+    # Read the message files now: a missing or broken i18n/en.json stops startup, not a page.
+    CATALOG.texts  # noqa: B018
     app.context_processor(template_context)
     app.add_template_filter(bdi)
     app.add_template_filter(number)
