@@ -46,7 +46,7 @@ def test_logged_out_json_client_gets_401_json(client):
         ("Alice", "/private", 200, "private page of Alice"),
         ("Alice", "/async", 200, "async Alice"),
         ("Alice", "/edit", 200, "can edit"),
-        ("Alice", "/block", 403, "block, delete"),
+        ("Alice", "/block", 403, "<code>block</code>, <code>delete</code>"),
         ("Alice", "/sysop", 403, "sysop"),
         ("Alice", "/grant", 200, "has editpage"),
         ("Alice", "/nogrant", 403, "createaccount"),
