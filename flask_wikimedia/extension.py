@@ -40,9 +40,10 @@ from flask import Flask, current_app, request, url_for
 from markupsafe import Markup, escape
 
 from . import settings
-from .crypto import Sealer
+from .crypto import KeyNamer, Sealer
 from .oauth import OAuthClient
 from .outbound import full_user_agent
+from .sessions import harden_sessions
 from .store import LoginStore, MemoryLoginStore, RedisLoginStore
 from .user import WikimediaUser
 
@@ -211,7 +212,11 @@ class Wikimedia:
         store: LoginStore
         if client is not None:
             store = RedisLoginStore(
-                client, conf.key_prefix, Sealer(secret_key, "login-record", fallbacks), login_ttl
+                client,
+                conf.key_prefix,
+                Sealer(secret_key, "login-record", fallbacks),
+                login_ttl,
+                KeyNamer(secret_key, "login"),
             )
         else:  # debug/testing only: settings.load refuses this otherwise
             log.warning("Flask-Wikimedia: no Redis configured; keeping logins in this process")
@@ -241,6 +246,9 @@ class Wikimedia:
             dev_wiki=dev_wiki,
         )
         app.extensions["wikimedia"] = state
+        # Flask-Session's Redis interface, installed before or after us, gets sealed values,
+        # digested key names and a 503 for Redis trouble (invariants 7 and 11).
+        harden_sessions(app)
 
         from .views import bp
 

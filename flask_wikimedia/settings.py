@@ -34,7 +34,7 @@ from flask import Flask
 
 from .errors import ConfigurationError
 from .outbound import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, UnsafeURL, check_wiki_url, is_b64token
-from .sessions import connect_redis
+from .sessions import bounded_client, connect_redis
 
 log = logging.getLogger("flask_wikimedia")
 
@@ -226,7 +226,9 @@ def _redis(value: object) -> redis.Redis | None:
     if value is None or value == "":
         return None
     if isinstance(value, redis.Redis):
-        return value
+        # A client built as Flask-Session's docs show retries for many seconds on a hung
+        # Redis, and one without socket_timeout waits forever: use a fast-failing copy.
+        return bounded_client(value)
     if isinstance(value, str):
         # Short timeouts, no retry storms: Redis trouble must be a fast 503 (invariant 7).
         return connect_redis(value)

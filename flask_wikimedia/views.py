@@ -44,20 +44,29 @@ _DECLINED = {"unauthorized_client", "access_denied"}
 _CENTRAL_ID = re.compile(r"[1-9][0-9]{0,19}")
 
 
+def _pending_place() -> tuple[str, str, bool]:
+    st = get_state(current_app)
+    # Per mount point: a tool mounted at /a gets its own cookie (by path on http, by name
+    # on https, where it is a __Host- cookie), and a neighbour at /b never sees it.
+    secure = request.is_secure or bool(current_app.config.get("SESSION_COOKIE_SECURE"))
+    name, path = pending.place(request.script_root + st.url_prefix, secure)
+    return name, path, secure
+
+
+def _get_pending() -> list[pending.PendingLogin]:
+    name = _pending_place()[0]
+    return pending.read(get_state(current_app).pending_sealer, request.cookies.get(name), name)
+
+
 def _set_pending(response: Response, items: list[pending.PendingLogin]) -> None:
     st = get_state(current_app)
-    # Scoped to the blueprint, below the app's mount point: a tool mounted at /a gets its
-    # cookie back at /a/auth/callback, and a neighbour at /b never sees it.
-    path = (request.script_root + st.url_prefix) or "/"
-    secure = request.is_secure or bool(current_app.config.get("SESSION_COOKIE_SECURE"))
+    name, path, secure = _pending_place()
     if not items:
-        response.delete_cookie(
-            pending.COOKIE_NAME, path=path, secure=secure, httponly=True, samesite="Lax"
-        )
+        response.delete_cookie(name, path=path, secure=secure, httponly=True, samesite="Lax")
         return
     response.set_cookie(
-        pending.COOKIE_NAME,
-        pending.write(st.pending_sealer, items),
+        name,
+        pending.write(st.pending_sealer, items, name),
         max_age=pending.PENDING_TTL,
         path=path,
         secure=secure,
@@ -70,8 +79,12 @@ def _set_pending(response: Response, items: list[pending.PendingLogin]) -> None:
 def login() -> Response:
     """Start a login: a fresh state and PKCE verifier, then off to the wiki's consent page."""
     st = get_state(current_app)
-    nxt = safe_next(request.args.get("next"), st.default_next(), request.script_root)
-    items = pending.read(st.pending_sealer, request.cookies.get(pending.COOKIE_NAME))
+    # An over-long next would overflow the cookie: the default instead (pending.MAX_NEXT).
+    nxt = pending.bounded_next(
+        safe_next(request.args.get("next"), st.default_next(), request.script_root),
+        st.default_next(),
+    )
+    items = _get_pending()
     session.pop(FAILURE_KEY, None)
     entry = pending.PendingLogin(
         state=secrets.token_urlsafe(32),
@@ -178,7 +191,7 @@ def failed() -> Response:
 def callback() -> Response:
     """Finish a login: check state, exchange the code, read the profile, store the record."""
     st = get_state(current_app)
-    items = pending.read(st.pending_sealer, request.cookies.get(pending.COOKIE_NAME))
+    items = _get_pending()
     if any(len(request.args.getlist(k)) > 1 for k in ("state", "code", "error")):
         # Parameter pollution: never guess which value was meant.
         return _fail(LoginFailed(message="wikimedia-login-failed-malformed"), "state", items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import threading
@@ -53,6 +54,20 @@ def register_tool(wiki: DevWiki, redirect_uri: str | None, grants: list[str] | N
             name="Template tool (tests)",
         )
     )
+
+
+def live_tool_config(base: str, wiki_url: str, redis_url: str) -> dict[str, Any]:
+    """``create_app`` settings for the tool served at ``base`` with Redis, against ``wiki_url``."""
+    return {
+        "SECRET_KEY": SECRET_KEY,
+        "WIKIMEDIA_CLIENT_ID": CLIENT_ID,
+        "WIKIMEDIA_CLIENT_SECRET": CLIENT_SECRET,
+        "WIKIMEDIA_WIKI_URL": wiki_url,
+        "WIKIMEDIA_REDIRECT_URI": base + "/auth/callback",
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": secrets.token_hex(16),
+        "TOOL_CONTACT": "tests@example.org",
+    }
 
 
 def toolforge_environ(wiki_url: str, redis_url: str) -> dict[str, str]:
