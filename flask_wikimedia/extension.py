@@ -43,7 +43,7 @@ from . import settings
 from .crypto import KeyNamer, Sealer
 from .oauth import OAuthClient
 from .outbound import full_user_agent
-from .sessions import harden_sessions
+from .sessions import SESSION_NAMES, harden_sessions, read_logins_with_sessions
 from .store import LoginStore, MemoryLoginStore, RedisLoginStore
 from .user import WikimediaUser
 
@@ -217,7 +217,10 @@ class Wikimedia:
                 Sealer(secret_key, "login-record", fallbacks),
                 login_ttl,
                 KeyNamer(secret_key, "login"),
+                session_namer=KeyNamer(secret_key, SESSION_NAMES),
             )
+            # If sessions are on this Redis too, a login is read with its session (issue 12).
+            read_logins_with_sessions(app, client, store.session_keys)
         else:  # debug/testing only: settings.load refuses this otherwise
             log.warning("Flask-Wikimedia: no Redis configured; keeping logins in this process")
             store = MemoryLoginStore(login_ttl)

@@ -28,7 +28,8 @@ from . import signals
 from .errors import StoreUnavailable, WikiBadResponse, WikiUnavailable
 from .oauth import TokenRejected, TokenSet, WikiRefused
 from .outbound import WikiGarbage, WikiUnreachable
-from .store import LoginRecord, Stored, new_reference
+from .sessions import SafeRedisSession
+from .store import LoginRecord, Stored, Summary, new_reference, session_reference
 from .user import HiddenUser, ProfileError, WikimediaUser
 
 if TYPE_CHECKING:
@@ -101,7 +102,9 @@ def current_login(*, fresh: bool = False) -> CurrentLogin | None:
     result: CurrentLogin | None = None
     try:
         if isinstance(ref, str) and ref:
-            stored = st.store.get(ref)
+            # Our session interface may have read the record already, in its round trip.
+            take = getattr(session, "take_prefetched", None)
+            stored = st.store.get(ref, take() if take is not None else None)
             if stored is None:
                 session.pop(REF_KEY, None)
             else:
@@ -144,15 +147,17 @@ def _forget(ref: str, stored: Stored, ended: LoginEnded) -> None:
     )
 
 
-def _needs_tokens(record: LoginRecord, now: float) -> bool:
+def _needs_tokens(record: LoginRecord | Summary, now: float) -> bool:
     return record.expires_at - now < REFRESH_MARGIN
 
 
-def _needs_profile(st: WikimediaState, record: LoginRecord, now: float) -> bool:
+def _needs_profile(st: WikimediaState, record: LoginRecord | Summary, now: float) -> bool:
     return now - record.profile_at >= st.profile_max_age
 
 
-def _satisfied(st: WikimediaState, record: LoginRecord, fresh_since: float | None) -> bool:
+def _satisfied(
+    st: WikimediaState, record: LoginRecord | Summary, fresh_since: float | None
+) -> bool:
     now = time.time()
     return (
         not _needs_tokens(record, now)
@@ -175,8 +180,13 @@ def lock_ttl(st: WikimediaState) -> float:
 def _ensure_fresh(
     st: WikimediaState, ref: str, stored: Stored, fresh_since: float | None
 ) -> CurrentLogin:
-    if _satisfied(st, stored.record, fresh_since):
-        return CurrentLogin(ref, stored, _user_of(stored.record))
+    # The summary (user, deadlines) is all a page needs: no token is decrypted for it.
+    try:
+        summary = stored.summary
+    except ProfileError as exc:  # only if someone changed the code's idea of a profile
+        raise LoginEnded("unreadable") from exc
+    if _satisfied(st, summary, fresh_since):
+        return CurrentLogin(ref, stored, summary.user)
     return _single_flight(
         st,
         ref,
@@ -406,7 +416,10 @@ def start_login(user: WikimediaUser, tokens: TokenSet) -> CurrentLogin:
         profile_at=now,
         created_at=now,
     )
-    ref = new_reference()
+    # On our server-side sessions the login is bound to the (just rotated) session id, so the
+    # session interface can read both in one round trip; elsewhere a random reference.
+    raw = session._get_current_object()  # type: ignore[attr-defined]
+    ref = session_reference(raw.sid) if isinstance(raw, SafeRedisSession) else new_reference()
     stored = st.store.create(ref, record)
     session[REF_KEY] = ref
     login = CurrentLogin(ref, stored, user)
