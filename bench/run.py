@@ -116,19 +116,26 @@ class Route:
     label: str
     server: str  # "plain" (Flask-Session) or "sealed" (flask_wikimedia.sessions)
     path: str
-    cookie: str | None  # which logged-in cookie: "ours", "peer", "peerdb" or None
+    cookie: str | None  # which logged-in cookie: "ours", "peer", "peerdb", "session" or None
     contains: str
 
 
 ROUTES = (
     Route("a", "bare Flask route, no session (floor)", "plain", "/floor/", None, "ok"),
-    Route("b", "reads a Flask-Session Redis session", "plain", "/session/", "ours", "keys"),
+    Route(
+        "b", "reads a Flask-Session Redis session", "plain", "/session/", "session", "session read"
+    ),
     Route("c", "Flask-Login @login_required (peer)", "plain", "/peer/", "peer", "ok"),
     Route("c2", "Flask-Login, user loaded from Redis", "plain", "/peerdb/", "peerdb", "ok"),
     Route("d", "ours: @login_required", "plain", "/private", "ours", "ok"),
     Route("e", 'ours: @requires_right("edit") + template', "plain", "/edit", "ours", "Alice"),
     Route(
-        "b2", "reads a sealed session (use_redis_sessions)", "sealed", "/session/", "ours", "keys"
+        "b2",
+        "reads a sealed session (use_redis_sessions)",
+        "sealed",
+        "/session/",
+        "ours",
+        "session read",
     ),
     Route("d2", "ours: @login_required on use_redis_sessions", "sealed", "/private", "ours", "ok"),
 )
@@ -169,7 +176,7 @@ class Bench:
         self.wiki.auto_approve = "Alice"
         for name, server in self.servers.items():
             self.cookies[(name, "ours")] = browser.session_cookie(browser.login(server.base_url))
-            for peer in ("peer", "peerdb"):
+            for peer in ("peer", "peerdb", "session"):
                 with requests.Session() as client:
                     client.get(f"{server.base_url}/{peer}/login", timeout=10).raise_for_status()
                     self.cookies[(name, peer)] = browser.session_cookie(client)
