@@ -64,7 +64,7 @@ from werkzeug.wrappers import Response
 
 from .crypto import KeyNamer, Sealer
 from .errors import StoreUnavailable
-from .store import Prefetched
+from .store import Prefetched, session_reference
 
 log = logging.getLogger("flask_wikimedia.sessions")
 
@@ -298,10 +298,13 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         return data
 
     def _retrieve_with_ttl(
-        self, store_id: str, login_keys: Callable[[str], list[str]] | None = None
+        self,
+        store_id: str,
+        login_keys: Callable[[str], list[str]] | None = None,
+        sid: str = "",
     ) -> tuple[_Data | None, int | None, Prefetched | None]:
         """The session data, the milliseconds it has left and, given ``login_keys``, the login
-        record bound to it: one round trip."""
+        record bound to session ``sid``: one round trip."""
         keys = [store_id, self._tombstone(store_id)]
         if login_keys is not None:
             keys += login_keys(self._tag_of(store_id))
@@ -325,7 +328,9 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
                 "or sealed with another SECRET_KEY); starting a new session"
             )
             return None, None, None
-        prefetched = Prefetched(keys[2], reply[3], reply[4]) if len(reply) == 5 else None
+        prefetched = None
+        if len(reply) == 5:
+            prefetched = Prefetched(session_reference(sid), keys[2], reply[3], reply[4])
         return data, int(remaining), prefetched
 
     def _upsert_session(
@@ -369,7 +374,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         store_id = self._get_store_id(sid)
         try:
             data, remaining_ms, prefetched = self._retrieve_with_ttl(
-                store_id, self._login_keys(app)
+                store_id, self._login_keys(app), sid
             )
         except redis.RedisError as exc:
             log.warning("session store unavailable while opening a session: %r", exc)

@@ -154,8 +154,13 @@ class Stored:
 
 class Prefetched(NamedTuple):
     """A record's Redis fields as the session interface read them, in the session's round trip
-    (``HMGET v d f u`` and whether its tombstone exists); see :meth:`LoginStore.get`."""
+    (``HMGET v d f u`` and whether its tombstone exists); see :meth:`LoginStore.get`.
 
+    ``ref`` is the reference of the login bound to that session (:func:`session_reference`),
+    ``key`` the record key the interface read, named with the same digest as the session key.
+    """
+
+    ref: str
     key: str
     fields: Any
     gone: Any
@@ -325,9 +330,11 @@ class RedisLoginStore(LoginStore):
         return self.sealer.seal(record.encode(), f"{key}|{version}|{deadline}".encode())
 
     def get(self, ref: str, prefetched: Prefetched | None = None) -> Stored | None:
+        if prefetched is not None and prefetched.ref == ref:
+            # Read for this very reference (the key's digest is the session key's, computed
+            # once by the session interface): no second HMAC, no second round trip.
+            return self._parse(prefetched.key, prefetched.fields, prefetched.gone)
         key = self.record_key(ref)
-        if prefetched is not None and prefetched.key == key:
-            return self._parse(key, prefetched.fields, prefetched.gone)
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.hmget(key, ["v", "d", "f", "u"])
