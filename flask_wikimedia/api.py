@@ -36,9 +36,11 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app, has_request_context
 
+from . import oauth1_login
 from .errors import LoginRequired, WikiBadResponse, WikiUnavailable
 from .extension import get_state
 from .oauth import WikiRefused
+from .oauth1 import OAuth1Credentials
 from .outbound import LimitsMixin, WikiGarbage, WikiUnreachable, json_body
 
 WIKIMEDIA_DOMAINS = (
@@ -113,7 +115,9 @@ class RateLimited(ApiError):
     """``maxlag``, ``ratelimited`` or HTTP 429 that did not clear after the retries."""
 
 
-TokenProvider = Callable[[str | None], str]
+#: A Bearer token (OAuth 2.0, app tokens) or the credentials that sign OAuth 1.0a requests.
+Credential = str | OAuth1Credentials
+TokenProvider = Callable[[Credential | None], Credential]
 
 
 class ApiSession(LimitsMixin):
@@ -170,16 +174,22 @@ class ApiSession(LimitsMixin):
             headers["User-Agent"] = f"{self.user_agent} {agent}"
         if kwargs.get("timeout") is None:  # mwapi passes timeout=None: never wait forever
             kwargs["timeout"] = self.timeout
-        stale: str | None = None
+        stale: Credential | None = None
         attempt = 0
         while True:
             sent = dict(headers)
-            token = None
+            token: Credential | None = None
+            auth = kwargs.pop("auth", None)
             if with_token:
                 token = self._token_provider(stale)
-                sent["Authorization"] = f"Bearer {token}"
+                if isinstance(token, OAuth1Credentials):
+                    # OAuth 1.0a: Authlib signs the request as requests prepares it (HMAC-SHA1
+                    # over the final URL and form body), with a fresh nonce on every retry.
+                    auth = token.auth()
+                else:
+                    sent["Authorization"] = f"Bearer {token}"
             try:
-                response = super().request(method, url, headers=sent, **kwargs)
+                response = super().request(method, url, headers=sent, auth=auth, **kwargs)
             except WikiUnreachable as exc:
                 wait = self._wait(exc.status, exc.retry_after)
                 if wait is not None and attempt < self.max_retries:
@@ -450,10 +460,15 @@ def user_session(wiki: str | None = None, **options: Any) -> ApiSession:
         raise LoginRequired()
     state = get_state(current_app)
 
-    def token(stale: str | None) -> str:
-        login = usable_login(stale)
+    def token(stale: Credential | None) -> Credential:
+        login = usable_login(stale.token if isinstance(stale, OAuth1Credentials) else stale)
         if login is None:
             raise LoginRequired("Your login has ended; please log in again.")
+        if login.record.oauth_version == oauth1_login.VERSION:
+            signer = oauth1_login.credentials(state, login.record)
+            if signer is None:
+                raise LoginRequired("Your login has ended; please log in again.")
+            return signer
         return login.record.access_token
 
     return ApiSession(
@@ -495,7 +510,7 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
     wiki_base = state.wiki_base()
     oauth = state.oauth
 
-    def token(stale: str | None) -> str:
+    def token(stale: Credential | None) -> Credential:
         if configured:
             if stale is not None:
                 raise InvalidAuthorization(_INVALID_AUTH, "the wiki refused WIKIMEDIA_APP_TOKEN")

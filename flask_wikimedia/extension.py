@@ -21,6 +21,9 @@ Config keys (set them before ``init_app``):
 ``WIKIMEDIA_APP_TOKEN``            owner-only or personal API token for ``api.app_session()``
 ``WIKIMEDIA_URL_PREFIX``           where the blueprint is mounted (``/auth``)
 ``WIKIMEDIA_DEV_WIKI``             True (debug/testing only): serve the development wiki at ``/_devwiki``
+``WIKIMEDIA_OAUTH_VERSION``        ``"2.0"`` (default) or ``"1.0a"`` (then CLIENT_ID/SECRET are a 1.0a consumer's)
+``WIKIMEDIA_OAUTH1_CLIENT_ID`` / ``_SECRET``  with 2.0: the old 1.0a consumer, kept for its logins
+``WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX``  True if the 1.0a consumer is "callback is prefix" (False: ``oob``)
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from markupsafe import Markup, escape
 from .crypto import Sealer
 from .errors import ConfigurationError
 from .oauth import OAuthClient
+from .oauth1 import OAuth1Client, read_settings
 from .outbound import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, full_user_agent
 from .store import LoginStore, MemoryLoginStore, RedisLoginStore
 from .user import WikimediaUser
@@ -72,6 +76,11 @@ class WikimediaState:
     required_groups: frozenset[str]
     dev_wiki: DevWiki | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: The OAuth version of new logins ("2.0" or "1.0a"); each login record keeps its own.
+    oauth_version: str = "2.0"
+    #: The OAuth 1.0a consumer: new logins when ``oauth_version`` is "1.0a", and the logins
+    #: made with it during a move to 2.0 (``WIKIMEDIA_OAUTH1_CLIENT_ID``). None: no 1.0a.
+    oauth1: OAuth1Client | None = None
 
     def wiki_base(self) -> str:
         """The wiki's script path URL, e.g. ``https://meta.wikimedia.org/w``."""
@@ -206,6 +215,10 @@ class Wikimedia:
         cfg.setdefault("WIKIMEDIA_REQUIRED_GROUPS", ())
         cfg.setdefault("WIKIMEDIA_URL_PREFIX", "/auth")
         cfg.setdefault("WIKIMEDIA_DEV_WIKI", False)
+        cfg.setdefault("WIKIMEDIA_OAUTH_VERSION", "2.0")
+        cfg.setdefault("WIKIMEDIA_OAUTH1_CLIENT_ID", None)
+        cfg.setdefault("WIKIMEDIA_OAUTH1_CLIENT_SECRET", None)
+        cfg.setdefault("WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX", False)
 
         relaxed = bool(app.debug or app.testing)
         secret_key = app.secret_key
@@ -243,6 +256,7 @@ class Wikimedia:
                 "Flask-Wikimedia: the development wiki is mounted at %s: NOT a real login",
                 DEV_MOUNT,
             )
+        oauth1 = read_settings(cfg, dev_wiki=dev_wiki is not None)
         if not client_id:
             raise ConfigurationError(
                 "Set WIKIMEDIA_CLIENT_ID to your OAuth 2.0 consumer key (register one at "
@@ -322,6 +336,12 @@ class Wikimedia:
             required_rights=_names(cfg["WIKIMEDIA_REQUIRED_RIGHTS"], "WIKIMEDIA_REQUIRED_RIGHTS"),
             required_groups=_names(cfg["WIKIMEDIA_REQUIRED_GROUPS"], "WIKIMEDIA_REQUIRED_GROUPS"),
             dev_wiki=dev_wiki,
+            oauth_version=oauth1.version,
+            oauth1=oauth1.client(
+                user_agent=full_user_agent(str(agent)),
+                timeout=timeout,
+                max_bytes=int(cfg["WIKIMEDIA_MAX_RESPONSE_BYTES"]),
+            ),
         )
         app.extensions["wikimedia"] = state
 
