@@ -246,8 +246,6 @@ class OAuth1Client:
                 f"the identify JWT did not verify ({type(exc).__name__})"
             ) from exc
         claims = dict(decoded.claims)
-        if decoded.header.get("alg") != "HS256":  # belt and braces: the algorithms list did it
-            raise IdentityRejected("the identify JWT is not HS256")
         if str(claims.get("iss", "")).lower() != canonical_server(wiki_url):
             raise IdentityRejected("the identify JWT's iss is not this wiki")
         if claims.get("aud") != self.consumer_key:
