@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth1Auth
+from authlib.oauth1 import ClientAuth
+from authlib.oauth1.rfc5849.signature import sign_hmac_sha1
 from oauth1_apps import CALLBACK, KEY, SECRET, register_consumer
 
 from flask_wikimedia.devwiki import DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET, DevWiki
@@ -205,6 +207,23 @@ def test_plaintext_signatures_are_refused(wiki):
         signature_method="PLAINTEXT",
     )
     assert api(wiki, auth).headers["MediaWiki-API-Error"] == "mwoauth-invalid-authorization"
+
+
+def test_only_hmac_sha1_is_accepted(wiki):
+    # A request signed exactly like HMAC-SHA1 but naming another method: only the method
+    # check can refuse it (the signature itself verifies).
+    ClientAuth.register_signature_method("HMAC-SHA1-BUT-NOT", sign_hmac_sha1)
+    access = access_token(wiki, client_for())
+    auth = OAuth1Auth(
+        KEY,
+        SECRET,
+        token=access.key,
+        token_secret=access.secret,
+        signature_method="HMAC-SHA1-BUT-NOT",
+    )
+    response = api(wiki, auth)
+    assert response.headers["MediaWiki-API-Error"] == "mwoauth-invalid-authorization"
+    assert "Signature method not supported" in response.text
 
 
 def test_revoked_access_token_is_refused_everywhere(wiki):
