@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import redis
 from apps import login_record
+from flask import redirect, request, url_for
 from flask.testing import FlaskClient
 from oauth1_apps import CALLBACK, KEY, SECRET, make_app1, register_consumer
 
@@ -262,3 +263,24 @@ def test_no_token_or_secret_in_cookies_pages_or_raw_redis(app, client, devwiki, 
     for value in secrets_:
         assert value not in cookies and value not in pages
         assert value.encode() not in raw
+
+
+def test_old_registered_callback_path_forwards_to_ours(devwiki, redis_client):
+    """docs/migrate.md: a consumer registered for flask-mwoauth's /oauth-callback keeps working."""
+    consumer = register_consumer(devwiki, callback_is_prefix=False)
+    consumer.redirect_uri = "http://localhost/oauth-callback"
+    app = make_app1(devwiki, redis_client, WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX=False)
+
+    @app.get("/oauth-callback")  # the callback URL registered with the 1.0a consumer
+    def old_oauth_callback():
+        query = request.query_string.decode("ascii", "replace")
+        return redirect(url_for("wikimedia.callback") + "?" + query, 303)
+
+    client = app.test_client()
+    back = devwiki.approve(start_login(client, "/private"), username="Alice")
+    assert back.startswith("http://localhost/oauth-callback?oauth_verifier=")
+    hop = finish_login(client, back)
+    assert hop.status_code == 303
+    final = client.get(hop.headers["Location"])
+    assert final.status_code == 303 and final.headers["Location"] == "/private"
+    assert client.get("/private").text == "private page of Alice"
