@@ -19,7 +19,8 @@ from flask import Flask
 from flask.cli import AppGroup, ScriptInfo
 
 from .errors import ConfigurationError, StoreUnavailable
-from .oauth import endpoint
+from .oauth import WikiRefused, endpoint
+from .oauth1 import OAuth1Client
 from .outbound import WikiHTTPError, WikiSession
 from .store import MemoryLoginStore, RedisLoginStore
 
@@ -113,10 +114,27 @@ def _store_problems(app: Flask) -> list[str]:
     return []
 
 
+def _oauth1_problems(client: OAuth1Client, wiki_url: str) -> list[str]:
+    """Ask ``Special:OAuth/initiate`` for a request token (``oob`` suits every consumer)."""
+    try:
+        client.initiate(wiki_url, "oob")
+    except WikiRefused as exc:
+        return [
+            f"The wiki at {wiki_url} refused this OAuth 1.0a consumer ({exc.description[:200]}): "
+            "check WIKIMEDIA_CLIENT_ID and WIKIMEDIA_CLIENT_SECRET."
+        ]
+    except WikiHTTPError as exc:
+        return [f"The wiki at {wiki_url} cannot be reached: {exc}. Check WIKIMEDIA_WIKI_URL."]
+    return []
+
+
 def _wiki_problems(app: Flask, wiki_url: str) -> list[str]:
     from .extension import get_state
 
-    oauth = get_state(app).oauth
+    state = get_state(app)
+    if state.oauth_version == "1.0a" and state.oauth1 is not None:
+        return _oauth1_problems(state.oauth1, wiki_url)
+    oauth = state.oauth
     session = WikiSession(oauth.user_agent, oauth.timeout, oauth.max_bytes)
     found: list[str] = []
     form = {

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from oauth1_apps import KEY, SECRET
+from oauth1_apps import KEY, SECRET, make_app1
 
 from flask_wikimedia import Wikimedia
+from flask_wikimedia.cli import problems
 from flask_wikimedia.devwiki import DEV_OAUTH1_KEY
 from flask_wikimedia.errors import ConfigurationError
 from flask_wikimedia.extension import get_state
@@ -93,3 +94,14 @@ def test_secrets_stay_out_of_reprs():
     state = get_state(build(WIKIMEDIA_OAUTH_VERSION="1.0a"))
     assert state.oauth1 is not None
     assert SECRET not in repr(state.oauth1)
+
+
+def test_configuration_check_probes_the_1_0a_consumer(devwiki, redis_client):
+    good = make_app1(devwiki, redis_client)
+    bad = make_app1(devwiki, redis_client, WIKIMEDIA_CLIENT_SECRET="9" * 40)
+    with good.app_context():
+        assert not [p for p in problems(good) if "consumer" in p]
+    with bad.app_context():
+        complaint = [p for p in problems(bad) if "OAuth 1.0a consumer" in p]
+    assert complaint and "WIKIMEDIA_CLIENT_SECRET" in complaint[0]
+    assert "9" * 40 not in complaint[0]
