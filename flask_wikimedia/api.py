@@ -176,10 +176,11 @@ class ApiSession(LimitsMixin):
             kwargs["timeout"] = self.timeout
         stale: Credential | None = None
         attempt = 0
+        caller_auth = kwargs.pop("auth", None)
         while True:
             sent = dict(headers)
             token: Credential | None = None
-            auth = kwargs.pop("auth", None)
+            auth = caller_auth
             if with_token:
                 token = self._token_provider(stale)
                 if isinstance(token, OAuth1Credentials):

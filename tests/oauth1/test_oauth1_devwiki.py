@@ -53,6 +53,11 @@ def wiki(devwiki: DevWiki) -> DevWiki:
     return devwiki
 
 
+def signed_as(access: TokenPair, **options) -> OAuth1Auth:
+    """Authlib's signer for the test consumer and ``access`` (``options``: signature method...)."""
+    return OAuth1Auth(KEY, SECRET, token=access.key, token_secret=access.secret, **options)
+
+
 def api(wiki: DevWiki, auth, **params) -> requests.Response:
     params = {"action": "query", "meta": "userinfo", "format": "json", **params}
     return requests.get(wiki.base_url + "/api.php", params=params, auth=auth, timeout=5)
@@ -120,7 +125,7 @@ def test_identify_jwt_is_what_mediawiki_1_39_sends(wiki):
     access = access_token(wiki, client)
     response = requests.post(
         special_url(wiki.base_url, "identify"),
-        auth=OAuth1Auth(KEY, SECRET, token=access.key, token_secret=access.secret),
+        auth=signed_as(access),
         timeout=5,
     )
     assert response.headers["Content-Type"].startswith("application/json")
@@ -148,7 +153,7 @@ def test_identify_with_a_bad_signature_is_http_200_json_error(wiki):
 
 def test_api_php_checks_the_signature_for_real(wiki):
     access = access_token(wiki, client_for())
-    good = OAuth1Auth(KEY, SECRET, token=access.key, token_secret=access.secret)
+    good = signed_as(access)
     assert api(wiki, good).json()["query"]["userinfo"]["name"] == "Alice"
     for bad in (
         OAuth1Auth(KEY, SECRET, token=access.key, token_secret="x" * 40),
@@ -161,7 +166,7 @@ def test_api_php_checks_the_signature_for_real(wiki):
 
 def test_tampered_signed_request_is_refused(wiki):
     access = access_token(wiki, client_for())
-    auth = OAuth1Auth(KEY, SECRET, token=access.key, token_secret=access.secret)
+    auth = signed_as(access)
     prepared = requests.Request(
         "POST",
         wiki.base_url + "/api.php",
@@ -176,7 +181,7 @@ def test_tampered_signed_request_is_refused(wiki):
 
 def test_replayed_nonce_is_refused(wiki):
     access = access_token(wiki, client_for())
-    auth = OAuth1Auth(KEY, SECRET, token=access.key, token_secret=access.secret)
+    auth = signed_as(access)
     prepared = requests.Request(
         "GET", wiki.base_url + "/api.php", params={"action": "query", "format": "json"}, auth=auth
     ).prepare()
@@ -190,7 +195,7 @@ def test_replayed_nonce_is_refused(wiki):
 
 def test_timestamp_outside_300_seconds_is_refused(wiki):
     access = access_token(wiki, client_for())
-    auth = OAuth1Auth(KEY, SECRET, token=access.key, token_secret=access.secret)
+    auth = signed_as(access)
     wiki.advance_time(301)
     response = api(wiki, auth)
     assert response.headers["MediaWiki-API-Error"] == "mwoauth-invalid-authorization"
@@ -199,13 +204,7 @@ def test_timestamp_outside_300_seconds_is_refused(wiki):
 
 def test_plaintext_signatures_are_refused(wiki):
     access = access_token(wiki, client_for())
-    auth = OAuth1Auth(
-        KEY,
-        SECRET,
-        token=access.key,
-        token_secret=access.secret,
-        signature_method="PLAINTEXT",
-    )
+    auth = signed_as(access, signature_method="PLAINTEXT")
     assert api(wiki, auth).headers["MediaWiki-API-Error"] == "mwoauth-invalid-authorization"
 
 
@@ -214,13 +213,7 @@ def test_only_hmac_sha1_is_accepted(wiki):
     # check can refuse it (the signature itself verifies).
     ClientAuth.register_signature_method("HMAC-SHA1-BUT-NOT", sign_hmac_sha1)
     access = access_token(wiki, client_for())
-    auth = OAuth1Auth(
-        KEY,
-        SECRET,
-        token=access.key,
-        token_secret=access.secret,
-        signature_method="HMAC-SHA1-BUT-NOT",
-    )
+    auth = signed_as(access, signature_method="HMAC-SHA1-BUT-NOT")
     response = api(wiki, auth)
     assert response.headers["MediaWiki-API-Error"] == "mwoauth-invalid-authorization"
     assert "Signature method not supported" in response.text
@@ -230,7 +223,7 @@ def test_revoked_access_token_is_refused_everywhere(wiki):
     client = client_for()
     access = access_token(wiki, client)
     wiki.revoke_tokens("Alice")
-    auth = OAuth1Auth(KEY, SECRET, token=access.key, token_secret=access.secret)
+    auth = signed_as(access)
     assert api(wiki, auth).headers["MediaWiki-API-Error"] == "mwoauth-invalid-authorization"
 
 

@@ -14,11 +14,11 @@ from apps import login_record
 from flask import redirect, request, url_for
 from flask.testing import FlaskClient
 from oauth1_apps import CALLBACK, KEY, SECRET, make_app1, register_consumer
+from refresh_helpers import session_ref
 
 from flask_wikimedia import pending
 from flask_wikimedia.devwiki import DevWiki, DevWikiError
 from flask_wikimedia.devwiki.wiki import JWT_FAULTS
-from flask_wikimedia.login import REF_KEY
 from flask_wikimedia.testing import finish_login, login, start_login
 
 
@@ -41,11 +41,6 @@ def logout(client: FlaskClient):
     page = client.get("/me")
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     return client.post("/auth/logout", data={"csrf_token": token})
-
-
-def session_ref(client: FlaskClient) -> str | None:
-    with client.session_transaction() as sess:
-        return sess.get(REF_KEY)
 
 
 def test_plain_user_logs_in_with_oauth1(app, client, devwiki):
@@ -229,20 +224,18 @@ def test_identify_jwt_that_does_not_verify_logs_nobody_in(client, devwiki, fault
     assert session_ref(client) is None
 
 
-def test_blocked_user_logs_in_flagged_or_is_refused_by_policy(devwiki, redis_client):
-    client = make_app1(devwiki, redis_client).test_client()
+def test_blocked_user_logs_in_flagged_or_is_refused_by_policy(app, devwiki, redis_client):
+    client = app.test_client()
     login(client, devwiki, "Blocked")
-    assert client.get("/private").status_code == 200
+    assert login_record(app, session_ref(client)).user().blocked
     strict = make_app1(devwiki, redis_client, WIKIMEDIA_DENY_BLOCKED=True).test_client()
-    response = login(strict, devwiki, "Blocked")
-    assert response.status_code == 403
+    assert login(strict, devwiki, "Blocked").status_code == 403
     assert strict.get("/private").status_code == 302
 
 
 def test_hidden_user_is_refused(client, devwiki):
-    response = login(client, devwiki, "Hidden")
-    assert response.status_code == 403
-    assert client.get("/private").status_code == 302
+    # The identify JWT of a suppressed account carries only sub and blocked.
+    assert [login(client, devwiki, "Hidden").status_code, session_ref(client)] == [403, None]
 
 
 def test_logout_ends_a_1_0a_login(app, client, devwiki):

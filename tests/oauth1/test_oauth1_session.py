@@ -11,12 +11,11 @@ import redis
 from apps import login_record, make_app
 from flask.testing import FlaskClient
 from oauth1_apps import KEY, SECRET, make_app1, with_api_views
-from refresh_helpers import clone, in_parallel
+from refresh_helpers import clone, in_parallel, session_ref
 
 from flask_wikimedia import signals
 from flask_wikimedia.api import user_session
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.login import REF_KEY
 from flask_wikimedia.testing import login
 
 MAX_AGE = 0.8
@@ -32,11 +31,6 @@ def client(app, devwiki) -> FlaskClient:
     client = app.test_client()
     login(client, devwiki, "Alice")
     return client
-
-
-def session_ref(client: FlaskClient) -> str | None:
-    with client.session_transaction() as sess:
-        return sess.get(REF_KEY)
 
 
 def age_out() -> None:
