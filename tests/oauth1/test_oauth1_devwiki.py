@@ -15,6 +15,7 @@ from authlib.oauth1 import ClientAuth
 from authlib.oauth1.rfc5849.signature import sign_hmac_sha1
 from oauth1_apps import CALLBACK, KEY, SECRET, register_consumer
 
+from flask_wikimedia.api import ApiSession, RateLimited
 from flask_wikimedia.devwiki import DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET, DevWiki
 from flask_wikimedia.oauth import WikiRefused
 from flask_wikimedia.oauth1 import OAuth1Client, TokenPair, special_url
@@ -236,3 +237,22 @@ def test_a_1_0a_key_is_no_bearer_token(wiki):
         timeout=5,
     )
     assert response.headers["MediaWiki-API-Error"] == "mwoauth-invalid-authorization"
+
+
+def test_every_retry_is_signed_afresh(wiki):
+    # maxlag answers make the session retry; a retry with the first request's nonce would be
+    # refused as a replay (mwoauth-invalid-authorization) instead of answering maxlag again.
+    client = client_for()
+    signer = client.credentials(access_token(wiki, client))
+    session = ApiSession(
+        wiki.base_url,
+        lambda stale: signer,
+        user_agent=AGENT,
+        timeout=(2.0, 5.0),
+        max_bytes=1 << 20,
+        max_retry_after=0.0,
+    )
+    wiki.lag = 30.0
+    with pytest.raises(RateLimited):
+        session.get_json(action="query", meta="userinfo")
+    assert wiki.calls["api"] == 1 + 3
