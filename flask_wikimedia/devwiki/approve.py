@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 
@@ -11,6 +11,7 @@ from .wiki import DevWikiError
 
 AUTHORIZE_PATH = "/w/rest.php/oauth2/authorize"
 OAUTH1_PATH = "/w/index.php"
+OAUTH1_TITLES = (["Special:OAuth/authorize"], ["Special:OAuth/authenticate"])
 FORM_ID = "mw-mwoauth-authorize-form"
 MAX_HOPS = 10
 TIMEOUT = 30.0
@@ -50,7 +51,7 @@ def approve(authorize_url: str, username: str, allow: bool) -> str:
     start = urlsplit(authorize_url)
     if start.path.endswith(AUTHORIZE_PATH):
         prefix = start.path[: -len(AUTHORIZE_PATH)]
-    elif start.path.endswith(OAUTH1_PATH) and "Special%3AOAuth%2Fauth" in start.query:
+    elif start.path.endswith(OAUTH1_PATH) and parse_qs(start.query).get("title") in OAUTH1_TITLES:
         prefix = start.path[: -len(OAUTH1_PATH)]  # OAuth 1.0a's Special:OAuth/authorize
     else:
         raise ValueError(f"not a development wiki authorize URL: {authorize_url!r}")
