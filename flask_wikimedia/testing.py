@@ -27,20 +27,21 @@ from flask import url_for
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from .devwiki import DEV_CLIENT_ID, DevUser, DevWiki
+from .devwiki import DEV_CLIENT_ID, DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET, DevUser, DevWiki
 
 
-def dev_config(wiki: DevWiki) -> dict[str, Any]:
+def dev_config(wiki: DevWiki, oauth_version: str = "2.0") -> dict[str, Any]:
     """Config that points an app at ``wiki`` with its built-in public client, for
     ``create_app(dev_config(devwiki))`` or ``app.config.update(...)`` before ``Wikimedia(app)``.
 
     Testing mode is on (logins kept in the process unless the app names a Redis), and any
     configured secret or redirect URI is cleared: the development client accepts any loopback
-    callback, which is what the Flask test client uses.
+    callback, which is what the Flask test client uses. ``oauth_version="1.0a"`` uses the
+    wiki's built-in OAuth 1.0a consumer instead, for tools on an OAuth 1.0a consumer.
     """
     if wiki.base_url is None:
         raise RuntimeError("serve the development wiki first (the devwiki fixture does)")
-    return {
+    config: dict[str, Any] = {
         "TESTING": True,
         "WIKIMEDIA_WIKI_URL": wiki.base_url,
         "WIKIMEDIA_CLIENT_ID": DEV_CLIENT_ID,
@@ -48,6 +49,14 @@ def dev_config(wiki: DevWiki) -> dict[str, Any]:
         "WIKIMEDIA_REDIRECT_URI": None,
         "WIKIMEDIA_DEV_WIKI": False,
     }
+    if oauth_version == "1.0a":  # the wiki's built-in 1.0a consumer (any loopback callback)
+        config.update(
+            WIKIMEDIA_OAUTH_VERSION="1.0a",
+            WIKIMEDIA_CLIENT_ID=DEV_OAUTH1_KEY,
+            WIKIMEDIA_CLIENT_SECRET=DEV_OAUTH1_SECRET,
+            WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX=True,
+        )
+    return config
 
 
 def ensure_user(

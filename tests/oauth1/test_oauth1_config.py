@@ -6,11 +6,12 @@ import pytest
 from flask import Flask
 from oauth1_apps import KEY, SECRET, make_app1
 
-from flask_wikimedia import Wikimedia
+from flask_wikimedia import Wikimedia, current_user
 from flask_wikimedia.cli import problems
 from flask_wikimedia.devwiki import DEV_OAUTH1_KEY
 from flask_wikimedia.errors import ConfigurationError
 from flask_wikimedia.extension import get_state
+from flask_wikimedia.testing import dev_config, login
 
 BASE = {
     "TESTING": True,
@@ -105,3 +106,18 @@ def test_configuration_check_probes_the_1_0a_consumer(devwiki, redis_client):
         complaint = [p for p in problems(bad) if "OAuth 1.0a consumer" in p]
     assert complaint and "WIKIMEDIA_CLIENT_SECRET" in complaint[0]
     assert "9" * 40 not in complaint[0]
+
+
+def test_dev_config_for_a_1_0a_tool(devwiki):
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=BASE["SECRET_KEY"], **dev_config(devwiki, oauth_version="1.0a"))
+    Wikimedia(app)
+
+    @app.get("/who")
+    def who() -> str:
+        return current_user.username if current_user else "nobody"
+
+    client = app.test_client()
+    assert login(client, devwiki, "Alice").status_code == 303
+    assert client.get("/who").text == "Alice"
+    assert devwiki.calls["oauth1:identify"] == 1
