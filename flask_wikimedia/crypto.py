@@ -5,10 +5,17 @@ can neither read nor forge them, and a record cannot be moved to another key (th
 authenticated as associated data). Keys are derived with HKDF, one per purpose, so the same
 secret never encrypts two kinds of data under one key. ``SECRET_KEY_FALLBACKS`` are tried when
 opening, so the secret can be rotated without logging everyone out at once.
+
+:class:`KeyNamer` turns a value the browser holds (session id, login reference, state) into the
+Redis key name it is stored under: an HMAC with its own derived key, one per purpose, so a
+neighbour who reads every key name on a shared Redis learns nothing a browser could present
+(DESIGN invariant 11).
 """
 
 from __future__ import annotations
 
+import base64
+import hmac
 import os
 from collections.abc import Sequence
 
@@ -20,15 +27,33 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 _NONCE = 12
 
 
-def _derive(secret: str | bytes, purpose: str) -> AESGCM:
+def _derive_key(secret: str | bytes, info: bytes) -> bytes:
     raw = secret.encode() if isinstance(secret, str) else secret
-    key = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=b"flask-wikimedia",
-        info=purpose.encode(),
-    ).derive(raw)
-    return AESGCM(key)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"flask-wikimedia", info=info).derive(
+        raw
+    )
+
+
+def _derive(secret: str | bytes, purpose: str) -> AESGCM:
+    return AESGCM(_derive_key(secret, purpose.encode()))
+
+
+class KeyNamer:
+    """Keyed digests for Redis key names, for one purpose ("session-id", "login-ref", ...).
+
+    The HMAC key is derived from the app's secret with an info string of its own (never the
+    one an AES key is derived with), so names of different purposes never collide and a name
+    says nothing about the value it was made from. Only the current secret names keys:
+    rotating ``SECRET_KEY`` ends the sessions and logins stored under the old names.
+    """
+
+    def __init__(self, secret: str | bytes, purpose: str) -> None:
+        self._key = _derive_key(secret, b"key-name:" + purpose.encode())
+
+    def name(self, value: str) -> str:
+        """43 URL-safe characters that identify ``value`` only to someone holding the secret."""
+        digest = hmac.new(self._key, value.encode("utf-8", "surrogatepass"), "sha256").digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 class Sealer:

@@ -164,6 +164,10 @@ def _satisfied(st: WikimediaState, record: LoginRecord, fresh_since: float | Non
 def lock_ttl(st: WikimediaState) -> float:
     """How long a refresh lock lives: longer than the holder's two wiki calls can take, so a
     slow wiki cannot let a second request in (and a second refresh out) mid-refresh."""
+    # connect + read is each call's *total* deadline (outbound.CallDeadline: connect, status
+    # line, headers and body together, enforced by a watchdog), so two calls end within
+    # 2 * (connect + read) whatever the wiki trickles, and the TTL is strictly longer than that
+    # (pinned by test_outbound_calls.py::test_refresh_lock_outlives_the_holders_two_calls).
     connect, read = st.oauth.timeout
     return 2 * (connect + read) + LOCK_SLACK
 

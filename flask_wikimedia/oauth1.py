@@ -29,8 +29,6 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
-from .devwiki.models import DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET
-from .errors import ConfigurationError
 from .oauth import TokenRejected, WikiRefused
 from .outbound import WikiGarbage, WikiSession
 
@@ -274,7 +272,7 @@ class OAuth1Client:
 
 @dataclass(frozen=True)
 class OAuth1Settings:
-    """The OAuth version settings, checked (see :func:`read_settings`)."""
+    """The OAuth version settings, checked (see ``flask_wikimedia.settings``)."""
 
     version: str
     #: The OAuth 1.0a consumer (new 1.0a logins, and signing for every 1.0a login), if any.
@@ -298,53 +296,3 @@ class OAuth1Settings:
             timeout=timeout,
             max_bytes=max_bytes,
         )
-
-
-def read_settings(cfg: Mapping[str, Any], *, dev_wiki: bool) -> OAuth1Settings:
-    """Validate the OAuth version settings; raise ConfigurationError saying what to set.
-
-    ``WIKIMEDIA_OAUTH_VERSION = "1.0a"``: ``WIKIMEDIA_CLIENT_ID``/``_SECRET`` are the 1.0a
-    consumer's key and secret. ``"2.0"`` (default) with ``WIKIMEDIA_OAUTH1_CLIENT_ID``/``_SECRET``:
-    the 2.0 consumer takes new logins and the 1.0a consumer keeps serving the logins made with
-    it (a migration). The development wiki has a built-in 1.0a consumer.
-    """
-    version = str(cfg.get("WIKIMEDIA_OAUTH_VERSION") or "2.0")
-    if version not in OAUTH_VERSIONS:
-        raise ConfigurationError(
-            f"WIKIMEDIA_OAUTH_VERSION is {version!r}: set it to '2.0' (the default) or '1.0a'."
-        )
-    prefix = bool(cfg.get("WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX", False))
-    if version == "1.0a":
-        if cfg.get("WIKIMEDIA_SCOPES"):
-            raise ConfigurationError(
-                "WIKIMEDIA_SCOPES does not apply to OAuth 1.0a: a 1.0a consumer's grants are "
-                "fixed when it is registered. Remove WIKIMEDIA_SCOPES."
-            )
-        if cfg.get("WIKIMEDIA_OAUTH1_CLIENT_ID") or cfg.get("WIKIMEDIA_OAUTH1_CLIENT_SECRET"):
-            raise ConfigurationError(
-                "WIKIMEDIA_OAUTH1_CLIENT_ID/_SECRET are for keeping a 1.0a consumer's logins "
-                "while WIKIMEDIA_OAUTH_VERSION is '2.0'. With '1.0a', put the consumer key and "
-                "secret in WIKIMEDIA_CLIENT_ID and WIKIMEDIA_CLIENT_SECRET."
-            )
-        key, secret = cfg.get("WIKIMEDIA_CLIENT_ID"), cfg.get("WIKIMEDIA_CLIENT_SECRET")
-        names = "WIKIMEDIA_CLIENT_ID and WIKIMEDIA_CLIENT_SECRET"
-    else:
-        key = cfg.get("WIKIMEDIA_OAUTH1_CLIENT_ID")
-        secret = cfg.get("WIKIMEDIA_OAUTH1_CLIENT_SECRET")
-        names = "WIKIMEDIA_OAUTH1_CLIENT_ID and WIKIMEDIA_OAUTH1_CLIENT_SECRET"
-        if not key and not secret and not dev_wiki:
-            return OAuth1Settings(version)
-    if dev_wiki:
-        # The development wiki's built-in consumer (public secret: it is not a real login).
-        key, secret, prefix = DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET, True
-    if not key:
-        raise ConfigurationError(
-            f"Set {names} to your OAuth 1.0a consumer's key and secret (register one at "
-            "https://meta.wikimedia.org/wiki/Special:OAuthConsumerRegistration/propose/oauth1a)."
-        )
-    if not secret:
-        raise ConfigurationError(
-            f"Set {names}: an OAuth 1.0a consumer always has a secret (1.0a consumers are "
-            "confidential), and every request is signed with it."
-        )
-    return OAuth1Settings(version, str(key), str(secret), prefix)

@@ -40,7 +40,7 @@ def is_callback(args: Any) -> bool:
 
 def _client(st: WikimediaState) -> OAuth1Client:
     if st.oauth1 is None:  # init_app builds one whenever the version is 1.0a
-        raise LoginFailed("This tool has no OAuth 1.0a consumer configured.")
+        raise LoginFailed(message="wikimedia-login-failed-no-consumer")
     return st.oauth1
 
 
@@ -60,10 +60,7 @@ def begin(st: WikimediaState, nxt: str) -> tuple[str, PendingLogin]:
             "WIKIMEDIA_CLIENT_SECRET and WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX",
             exc.description[:200],
         )
-        raise LoginFailed(
-            "The wiki refused to start a login for this tool. Please tell the tool's "
-            "maintainers; trying again will not help."
-        ) from exc
+        raise LoginFailed(message="wikimedia-login-failed-initiate") from exc
     except WikiUnreachable as exc:
         log.warning("wiki unreachable at OAuth 1.0a initiate: %s", exc)
         raise WikiUnavailable() from exc
@@ -82,7 +79,7 @@ def begin(st: WikimediaState, nxt: str) -> tuple[str, PendingLogin]:
         oauth_version=VERSION,
         token_secret=token.secret,
     )
-    return client.authorize_url(st.wiki_base(), token.key), entry
+    return client.authorize_url(st.browser_wiki_base(), token.key), entry
 
 
 def exchange(

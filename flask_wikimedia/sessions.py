@@ -19,35 +19,57 @@ changes, each one for a measured failure of the original (security catalogue 1.3
 * **No resurrection.** A session read from Redis is written back only if its key still exists
   (``SET XX``), and an unmodified one only has its lifetime extended (``EXPIRE``), so a slow
   request that started before a logout cannot bring the deleted session back (catalogue LO-4).
+  A session ended at login or logout leaves a tombstone (``<prefix>gone:{<digest>}``) for the
+  session lifetime, read in the same round trip as the session: a value written back from a
+  dump taken earlier is refused (catalogue KN-2).
+* **Key names reveal nothing.** A session is stored under ``<prefix><keyed digest of the id>``
+  (:class:`~flask_wikimedia.crypto.KeyNamer`), never under the id itself: a neighbour who can
+  read every key name of a shared Redis (replication commands give a full dump) learns no
+  cookie (DESIGN invariant 11). Cookies from before this change find nothing: a new session.
 * ``Secure`` follows the request: set when ``SESSION_COOKIE_SECURE`` is true or the request came
   over https (after ``ProxyFix``). The cookie is deleted with the flags it was set with, so a
   ``__Host-`` cookie really goes away.
 
 Use it with :func:`use_redis_sessions`; :func:`connect_redis` builds a client whose timeouts keep
 a hung Redis from hanging the tool (redis-py's defaults retry for about a minute).
+
+An app that installed plain Flask-Session on Redis (``SESSION_TYPE = "redis"``, ``Session(app)``,
+as Flask-Session's docs show) gets the same interface from ``Wikimedia(app)`` through
+:func:`harden_sessions`, whichever of the two was called first: Flask-Session's own interface
+raises on Redis trouble (a 500 after its client's retries) and stores the session id in the
+clear as the key name. Clients handed to us are copied with :func:`bounded_client`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+import threading
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
 import redis
-from flask import Flask, Request, has_request_context, request
+from flask import Flask, Request, current_app, has_request_context, request
 from flask_session.redis import RedisSession, RedisSessionInterface
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.wrappers import Response
 
-from .crypto import Sealer
+from .crypto import KeyNamer, Sealer
 from .errors import StoreUnavailable
 
 log = logging.getLogger("flask_wikimedia.sessions")
 
-__all__ = ["SafeRedisSession", "SafeRedisSessionInterface", "connect_redis", "use_redis_sessions"]
+__all__ = [
+    "SafeRedisSession",
+    "SafeRedisSessionInterface",
+    "bounded_client",
+    "connect_redis",
+    "harden_sessions",
+    "use_redis_sessions",
+]
 
 #: Largest session value we will try to open; anything bigger is garbage (catalogue RI-4).
 MAX_SESSION_BYTES = 64 * 1024
@@ -61,7 +83,12 @@ _Data = dict[str, Any]
 _decoder = msgspec.msgpack.Decoder(_Data)
 #: The value and its remaining lifetime in one round trip, so that an unmodified session needs
 #: no EXPIRE on the way out unless its lifetime has run down by more than REFRESH_SLACK.
-_GET_WITH_TTL = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"
+#: Also whether the session was ended (its tombstone, KEYS[2], exists): a value written back
+#: from a dump after a login or logout is refused.
+_GET_WITH_TTL = (
+    "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), "
+    "redis.call('EXISTS', KEYS[2])}"
+)
 #: Extend an unmodified session's lifetime only once it has lost this share of it (1%: at most
 #: one EXPIRE every ~2.4 hours on a 10-day session, instead of one per request).
 REFRESH_SLACK = 0.01
@@ -83,6 +110,58 @@ def connect_redis(url: str, *, timeout: float = 1.0) -> redis.Redis:
         health_check_interval=30,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+#: The longest a Redis call may take (connect, or one reply) on a client we bound: a request
+#: makes at most two calls that can time out before it knows Redis is in trouble (invariant 7).
+MAX_REDIS_TIMEOUT = 1.0
+_bounded: weakref.WeakKeyDictionary[redis.Redis, redis.Redis] = weakref.WeakKeyDictionary()
+_bounded_lock = threading.Lock()
+
+
+def bounded_client(client: redis.Redis, *, timeout: float = MAX_REDIS_TIMEOUT) -> redis.Redis:
+    """A client on the same server as ``client`` that fails fast, for a client handed to us.
+
+    Its connect and read timeouts are the smaller of ``client``'s and ``timeout`` (a client made
+    with none would wait forever on a hung Redis), and it never retries: redis-py's default
+    policy retries with backoff, 14 s for a 1 s timeout. The caller's client is left untouched;
+    the copy has its own connection pool, shared by every caller that bounds the same client.
+    Clients on pools we cannot copy faithfully (Sentinel, custom pools) are returned as they
+    are, with a warning: configure their timeouts and retries yourself.
+    """
+    pool = client.connection_pool
+    if type(pool) not in (redis.ConnectionPool, redis.BlockingConnectionPool):
+        log.warning(
+            "cannot bound the timeouts of a Redis client on a %s: give it socket_timeout, "
+            "socket_connect_timeout (1 s) and retry=Retry(NoBackoff(), 0) yourself",
+            type(pool).__name__,
+        )
+        return client
+    with _bounded_lock:
+        known = _bounded.get(client)
+        if known is not None:
+            return known
+        kwargs = dict(pool.connection_kwargs)
+        for name in ("socket_timeout", "socket_connect_timeout"):
+            given = kwargs.get(name)
+            kwargs[name] = timeout if given is None else min(float(given), timeout)
+        kwargs["retry"] = Retry(NoBackoff(), 0)
+        kwargs.pop("retry_on_error", None)
+        kwargs["retry_on_timeout"] = False
+        kwargs.setdefault("health_check_interval", 30)
+        extra: dict[str, Any] = {}
+        if isinstance(pool, redis.BlockingConnectionPool):
+            # Waiting for a free connection counts against the same bound.
+            extra["timeout"] = timeout if pool.timeout is None else min(pool.timeout, timeout)
+        copy_pool = type(pool)(
+            connection_class=pool.connection_class,
+            max_connections=pool.max_connections,
+            **extra,
+            **kwargs,
+        )
+        bounded = redis.Redis(connection_pool=copy_pool)
+        _bounded[client] = bounded
+        return bounded
 
 
 class SafeRedisSession(RedisSession):  # type: ignore[misc]
@@ -146,6 +225,25 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         self.sealer = Sealer(
             app.secret_key, "session", list(app.config.get("SECRET_KEY_FALLBACKS") or ())
         )
+        self.namer = KeyNamer(app.secret_key, "session-id")
+
+    def _get_store_id(self, sid: str) -> str:
+        """The Redis key of session ``sid``: a keyed digest, so the key name is no cookie.
+
+        The digest is a hash tag, shared with the session's tombstone (one Cluster slot)."""
+        return f"{self.key_prefix}{{{self.namer.name(sid)}}}"
+
+    def _tombstone(self, store_id: str) -> str:
+        # "gone:" cannot start a digest (no ':' in URL-safe base64): no clash with sessions.
+        return self.key_prefix + "gone:" + store_id[len(self.key_prefix) :]
+
+    def _end(self, store_id: str, lifetime_s: int) -> None:
+        """Delete a session for good: a tombstone, for as long as the session could have
+        lived, refuses a copy written back from a dump taken before (DESIGN invariant 11)."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(store_id)
+            pipe.set(self._tombstone(store_id), b"1", ex=max(1, lifetime_s))
+            pipe.execute()
 
     # -- values ---------------------------------------------------------------------------
 
@@ -171,12 +269,15 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
     def _retrieve_with_ttl(self, store_id: str) -> tuple[_Data | None, int | None]:
         """The session data and the milliseconds it has left, in one round trip."""
         try:
-            raw, remaining = self._get_with_ttl(keys=[store_id])
+            raw, remaining, ended = self._get_with_ttl(keys=[store_id, self._tombstone(store_id)])
         except redis.ResponseError:
             # WRONGTYPE: something else (planted, or another tool's data) sits at this key.
             log.warning("a session key holds a value of the wrong Redis type; starting anew")
             return None, None
         if raw is None:
+            return None, None
+        if ended:
+            log.warning("a session was found after it ended (written back?); starting anew")
             return None, None
         data = self.unseal(store_id, raw) if isinstance(raw, bytes) else None
         if data is None:
@@ -232,8 +333,9 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
     def regenerate(self, session: SafeRedisSession) -> None:
         """A new session id (at login and logout); the old key is deleted."""
         if session.stored:
+            lifetime = int(current_app.permanent_session_lifetime.total_seconds())
             try:
-                self.client.delete(self._get_store_id(session.sid))
+                self._end(self._get_store_id(session.sid), lifetime)
             except redis.RedisError as exc:
                 raise StoreUnavailable() from exc
         session.sid = self._generate_sid(self.sid_length)
@@ -261,7 +363,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             if not session:
                 if session.modified:
                     if session.stored:
-                        self.client.delete(store_id)
+                        self._end(store_id, ttl)
                     response.delete_cookie(name, **cookie_flags)
                     response.vary.add("Cookie")
                 return
@@ -337,17 +439,82 @@ def use_redis_sessions(
     app.config.setdefault("SESSION_KEY_PREFIX", key_prefix)
     interface = SafeRedisSessionInterface(
         app,
-        client,
+        bounded_client(client),
         key_prefix,
         permanent=bool(app.config.get("SESSION_PERMANENT", True)),
     )
     app.session_interface = interface
-    exempt = frozenset(exempt_endpoints)
+    _refuse_without_store(app, frozenset(exempt_endpoints))
+    return interface
+
+
+_HOOK = "flask_wikimedia.sessions.refusal"
+
+
+def _refuse_without_store(app: Flask, exempt: frozenset[str]) -> None:
+    """Install (once per app) the hook that turns "session store unavailable" into a 503."""
+    app.extensions[_HOOK] = exempt
+    funcs = app.before_request_funcs.setdefault(None, [])
+    if any(getattr(f, "__name__", "") == "refuse_without_store" for f in funcs):
+        return
 
     def refuse_without_store() -> None:
-        if request.environ.get(_UNAVAILABLE) and request.endpoint not in exempt:
+        if request.environ.get(_UNAVAILABLE) and request.endpoint not in app.extensions[_HOOK]:
             raise StoreUnavailable()
 
     # First in line, so that no other hook (CSRF checks, login loading) sees the empty session.
-    app.before_request_funcs.setdefault(None, []).insert(0, refuse_without_store)
-    return interface
+    funcs.insert(0, refuse_without_store)
+
+
+def _harden(app: Flask) -> None:
+    current: Any = app.session_interface  # Flask-Session is untyped
+    if isinstance(current, SafeRedisSessionInterface) or not isinstance(
+        current, RedisSessionInterface
+    ):
+        return
+    # Flask-Session's own Redis interface: the same client, prefix and lifetime settings,
+    # behind our interface (sealed values, digested key names, a 503 for Redis trouble).
+    # Sessions it stored read as "no session" (their values were not sealed by us).
+    app.session_interface = SafeRedisSessionInterface(
+        app,
+        bounded_client(current.client),
+        current.key_prefix,
+        permanent=bool(current.permanent),
+        sid_length=int(current.sid_length),
+    )
+    log.info("Flask-Wikimedia: Flask-Session's Redis sessions are sealed and fail fast")
+    _refuse_without_store(app, app.extensions.get(_HOOK, frozenset({"static"})))
+
+
+class _HardenLate:
+    """WSGI middleware: harden a Flask-Session interface installed after ``Wikimedia(app)``.
+
+    Flask opens the session inside ``app.wsgi_app``, so checking here, before each request,
+    catches ``Session(app)`` called after ``init_app`` (one ``isinstance`` per request).
+    """
+
+    def __init__(self, app: Flask, wsgi_app: Callable[..., Any]) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not isinstance(self.app.session_interface, SafeRedisSessionInterface) and isinstance(
+            self.app.session_interface, RedisSessionInterface
+        ):
+            with self.lock:
+                _harden(self.app)
+        return self.wsgi_app(environ, start_response)
+
+
+def harden_sessions(app: Flask) -> None:
+    """Make whatever Redis session interface ``app`` has (now or later) hold invariants 7 and 11.
+
+    Called by ``Wikimedia.init_app``. Flask-Session's ``RedisSessionInterface`` (installed by
+    ``Session(app)`` with ``SESSION_TYPE = "redis"``, before or after this call) is replaced by
+    :class:`SafeRedisSessionInterface` on a :func:`bounded_client` copy of its client. Other
+    interfaces (Flask's signed cookie, ours) are left as they are.
+    """
+    _harden(app)
+    if not isinstance(app.session_interface, SafeRedisSessionInterface):
+        app.wsgi_app = _HardenLate(app, app.wsgi_app)  # type: ignore[method-assign]

@@ -1,10 +1,19 @@
 """Server-side login records: tokens and profile, encrypted, versioned, written by compare-and-set.
 
 The session only holds an opaque random reference; the record itself lives here under
-``<prefix>login:<ref>``. Every write after creation is a compare-and-set on a version number,
-so a request that read the record before a refresh or a logout can never write old tokens
-back or bring a deleted login back to life (DESIGN invariants 3 and 4). Refreshes are
-single-flight under a short lock, ``<prefix>lock:<ref>``.
+``<prefix>login:{<name>}``, where ``<name>`` is a keyed digest of the reference
+(:class:`~flask_wikimedia.crypto.KeyNamer`): a neighbour who reads every key name on a shared
+Redis learns no reference (DESIGN invariant 11). Every write after creation is a compare-and-set
+on a version number, so a request that read the record before a refresh or a logout can never
+write old tokens back or bring a deleted login back to life (DESIGN invariants 3 and 4).
+Refreshes are single-flight under a short lock, ``<prefix>lock:{<name>}``.
+
+Ending a login deletes the record and leaves a tombstone, ``<prefix>gone:{<name>}``, that lives
+as long as the record could have: a neighbour who dumped the record while the user was logged in
+and writes it back after the logout finds it refused (the tombstone was not in the dump). Each
+sealed value carries its own deadline (authenticated), so a record written back without a TTL
+is dead by the time its tombstone expires. The three names of one login share a hash tag, so
+they sit in one Redis Cluster slot.
 
 Redis trouble of any kind becomes :class:`~flask_wikimedia.errors.StoreUnavailable` (a 503),
 and anything we cannot decrypt is treated as absent: planted or corrupted values log the user
@@ -25,7 +34,7 @@ from typing import Any
 
 import redis
 
-from .crypto import Sealer
+from .crypto import KeyNamer, Sealer
 from .errors import StoreUnavailable
 from .user import WikimediaUser
 
@@ -126,7 +135,7 @@ class LoginStore(ABC):
 # Returns 0 if the version moved on (or the record is gone), else 1 + the failure count.
 _CAS = """
 if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'u', ARGV[5])
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return 1 + tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
 end
@@ -143,42 +152,64 @@ return 0
 
 
 class RedisLoginStore(LoginStore):
-    """Login records in Redis, as a hash ``{v: version, d: AES-GCM(record)}`` with a TTL."""
+    """Login records in Redis, as a hash ``{v: version, d: AES-GCM(record), u: deadline}``
+    with a TTL; key names are keyed digests of the references (see the module docstring)."""
 
-    def __init__(self, client: redis.Redis, prefix: str, sealer: Sealer, ttl: int) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, sealer: Sealer, ttl: int, namer: KeyNamer
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.sealer = sealer
+        self.namer = namer
         self.ttl_ms = int(ttl * 1000)
         self._cas = client.register_script(_CAS)
         self._unlock = client.register_script(_UNLOCK)
         self._failed = client.register_script(_FAILED)
 
-    def _key(self, ref: str) -> str:
-        return f"{self.prefix}login:{ref}"
+    def record_key(self, ref: str) -> str:
+        """The Redis key of ``ref``'s record: no part of it is the reference itself."""
+        return self._name("login", ref)
 
-    def _seal(self, key: str, version: int, record: LoginRecord) -> bytes:
-        return self.sealer.seal(record.encode(), f"{key}|{version}".encode())
+    def _name(self, kind: str, value: str) -> str:
+        # The digest is the hash tag: a login's record, lock and tombstone share a slot.
+        return f"{self.prefix}{kind}:{{{self.namer.name(value)}}}"
+
+    def _deadline(self) -> int:
+        return int(time.time() * 1000) + self.ttl_ms
+
+    def _seal(self, key: str, version: int, record: LoginRecord, deadline: int) -> bytes:
+        return self.sealer.seal(record.encode(), f"{key}|{version}|{deadline}".encode())
 
     def get(self, ref: str) -> Stored | None:
-        key = self._key(ref)
+        key = self.record_key(ref)
         try:
-            version, sealed, failures = self.client.hmget(key, ["v", "d", "f"])
-        except redis.ResponseError:
-            log.warning("login record has an unexpected Redis type; treating it as absent")
-            return None
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.hmget(key, ["v", "d", "f", "u"])
+                pipe.exists(self._name("gone", ref))
+                fields, gone = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
-        if version is None or sealed is None:
+        if isinstance(fields, redis.ResponseError) or isinstance(gone, redis.ResponseError):
+            log.warning("login record has an unexpected Redis type; treating it as absent")
+            return None
+        version, sealed, failures, until = fields
+        if gone:
+            log.warning("a login record was found after its logout (written back?); refused")
+            return None
+        if version is None or sealed is None or until is None:
             return None
         try:
             number = int(version)
             failed = int(failures or 0)
+            deadline = int(until)
         except ValueError:
             return None
+        if deadline < time.time() * 1000:
+            return None  # outlived its TTL: written back without one, or a clock gone wrong
         if isinstance(sealed, str):
             sealed = sealed.encode()
-        plain = self.sealer.open(sealed, f"{key}|{number}".encode())
+        plain = self.sealer.open(sealed, f"{key}|{number}|{deadline}".encode())
         if plain is None:
             log.warning("login record failed authentication; treating it as absent")
             return None
@@ -189,11 +220,14 @@ class RedisLoginStore(LoginStore):
             return None
 
     def create(self, ref: str, record: LoginRecord) -> Stored:
-        key = self._key(ref)
+        key = self.record_key(ref)
+        deadline = self._deadline()
         try:
             with self.client.pipeline(transaction=True) as pipe:
                 pipe.delete(key)
-                pipe.hset(key, mapping={"v": 1, "d": self._seal(key, 1, record)})
+                pipe.hset(
+                    key, mapping={"v": 1, "d": self._seal(key, 1, record, deadline), "u": deadline}
+                )
                 pipe.pexpire(key, self.ttl_ms)
                 pipe.execute()
         except redis.RedisError as exc:
@@ -201,45 +235,50 @@ class RedisLoginStore(LoginStore):
         return Stored(1, record)
 
     def replace(self, ref: str, version: int, record: LoginRecord) -> Stored | None:
-        key = self._key(ref)
+        key = self.record_key(ref)
         new = version + 1
+        deadline = self._deadline()
+        sealed = self._seal(key, new, record, deadline)
         try:
-            done = self._cas(
-                keys=[key], args=[version, new, self._seal(key, new, record), self.ttl_ms]
-            )
+            done = self._cas(keys=[key], args=[version, new, sealed, self.ttl_ms, deadline])
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
         return Stored(new, record, int(done) - 1) if done else None
 
     def delete(self, ref: str) -> None:
+        # The tombstone outlives any copy of the record: a record's deadline is at most one
+        # TTL after its last write, which came before this.
         try:
-            self.client.delete(self._key(ref))
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(self.record_key(ref))
+                pipe.set(self._name("gone", ref), b"1", px=self.ttl_ms)
+                pipe.execute()
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
     def note_failure(self, ref: str) -> None:
         try:
-            self._failed(keys=[self._key(ref)])
+            self._failed(keys=[self.record_key(ref)])
         except redis.RedisError:
             log.warning("could not count a failed refresh; waiting requests will time out")
 
     def claim_once(self, name: str, ttl: int) -> bool:
         try:
-            return bool(self.client.set(f"{self.prefix}once:{name}", b"1", nx=True, ex=ttl))
+            return bool(self.client.set(self._name("once", name), b"1", nx=True, ex=ttl))
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
     def acquire_lock(self, ref: str, ttl: float) -> str | None:
         token = secrets.token_hex(16)
         try:
-            got = self.client.set(f"{self.prefix}lock:{ref}", token, nx=True, px=int(ttl * 1000))
+            got = self.client.set(self._name("lock", ref), token, nx=True, px=int(ttl * 1000))
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
         return token if got else None
 
     def release_lock(self, ref: str, token: str) -> None:
         try:
-            self._unlock(keys=[f"{self.prefix}lock:{ref}"], args=[token])
+            self._unlock(keys=[self._name("lock", ref)], args=[token])
         except redis.RedisError:
             log.warning("could not release a refresh lock; it will expire by itself")
 

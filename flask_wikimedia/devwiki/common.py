@@ -108,7 +108,14 @@ def respond_to_fault(fault: Fault) -> Response | None:
                 "problem. Please try again in a few minutes (injected fault)."
             ),
         )
-        response.headers["Retry-After"] = "5"
+        response.headers["Retry-After"] = wiki.retry_after
+        return response
+    if kind == "429":
+        # What Wikimedia's API gateway answers a client over its rate limit.
+        response = json_response(
+            {"httpCode": 429, "httpReason": "Too Many Requests (injected fault)"}, 429
+        )
+        response.headers["Retry-After"] = wiki.retry_after
         return response
     if kind == "garbage":
         return Response("<html>oops", 200, content_type="text/html")

@@ -688,21 +688,20 @@ def resource(rtype: str) -> Response:
         if fault is not None:
             return fault
     else:
+        return json_response(_bad_resource_type(wiki, rtype), 400)
+    token = bearer_token()
+    if token is None and wiki.flavor == "1.39":
+        # The real 1.39 crashes here (Resource.php passes [] to guzzle's withHeader), as the
+        # conformance suite shows; a client never sends no header, but the fake stays honest.
         return json_response(
             {
-                "error": "parameter-validation-failed",
-                "name": "type",
-                "value": rtype,
-                "failureCode": "badvalue",
-                "failureData": None,
-                "messageTranslations": {
-                    "en": f'Invalid value "{rtype}" for parameter "type". '
-                    "Expected one of: profile, scopes."
-                },
+                "message": "Error: exception of type InvalidArgumentException: "
+                "Header value can not be an empty array.",
+                "httpCode": 500,
+                "httpReason": "Internal Server Error",
             },
-            400,
+            500,
         )
-    token = bearer_token()
     if token is None:
         error = OAuthError(
             "access_denied", DESC_ACCESS_DENIED, 401, 'Missing "Authorization" header'
@@ -720,6 +719,31 @@ def resource(rtype: str) -> Response:
             body = _profile(wiki, access)
     content_type = "application/json" if wiki.flavor == "wikimedia" else "text/html; charset=UTF-8"
     return json_response(body, content_type=content_type, escape_html=True)
+
+
+def _bad_resource_type(wiki: DevWiki, rtype: str) -> dict[str, object]:
+    """MediaWiki REST's parameter validation error for an unknown resource type."""
+    if wiki.flavor == "1.39":  # as the real 1.39 answered (conformance suite)
+        return {
+            "error": "parameter-validation-failed",
+            "name": "type",
+            "value": rtype,
+            "failureCode": "badvalue",
+            "failureData": [],
+            "messageTranslations": {"en": f'Unrecognized value for parameter "type": {rtype}.'},
+            "httpCode": 400,
+            "httpReason": "Bad Request",
+        }
+    return {
+        "error": "parameter-validation-failed",
+        "name": "type",
+        "value": rtype,
+        "failureCode": "badvalue",
+        "failureData": None,
+        "messageTranslations": {
+            "en": f'Invalid value "{rtype}" for parameter "type". Expected one of: profile, scopes.'
+        },
+    }
 
 
 def _profile(wiki: DevWiki, access: AccessToken) -> dict[str, object]:

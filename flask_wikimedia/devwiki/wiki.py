@@ -38,6 +38,7 @@ FAULT_ENDPOINTS = ("authorize", "token", "profile", "api", "rest", "initiate", "
 FAULT_KINDS = (
     "500",
     "503",
+    "429",
     "hang",
     "garbage",
     "badjson",
@@ -185,6 +186,9 @@ class DevWiki:
         self.calls: collections.Counter[str] = collections.Counter()
         #: Replication lag in seconds reported to ``maxlag`` checks on api.php.
         self.lag: float = 0.0
+        #: The ``Retry-After`` sent with ``maxlag``, 429 and 503 answers: set it to anything
+        #: (``"nan"``, a date, garbage) to see how a client copes with a hostile value.
+        self.retry_after: str = "5"
         self.base_url: str | None = None
 
         self.lock = threading.RLock()
@@ -310,7 +314,7 @@ class DevWiki:
 
         ``endpoint`` is ``"authorize"``, ``"token"``, ``"profile"`` (the profile and scopes
         resources), ``"api"`` (api.php) or ``"rest"`` (the core REST API, ``rest.php/v1``).
-        ``kind`` is one of ``"500"``, ``"503"``, ``"hang"`` (wait ``delay`` seconds, then answer
+        ``kind`` is one of ``"500"``, ``"503"``, ``"429"`` (both with :attr:`retry_after`), ``"hang"`` (wait ``delay`` seconds, then answer
         normally; :meth:`clear_faults` and shutdown wake it), ``"garbage"``, ``"badjson"``,
         ``"oversized"``, ``"redirect"``, and for ``"profile"`` only ``"wrongtypes"`` and
         ``"missingfields"``. OAuth 1.0a adds the endpoints ``"initiate"`` and ``"identify"``

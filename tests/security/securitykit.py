@@ -9,6 +9,7 @@ to answer otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -191,6 +192,19 @@ def get_in_parallel(app: Flask, client: FlaskClient, path: str, n: int) -> list[
     return statuses
 
 
+def requests_needing_redis(client: FlaskClient, wiki: DevWiki) -> list[Callable[[], Any]]:
+    """For a logged-in ``client``: a gated page, a page that reads the session, a login
+    callback and a logout, prepared now (while Redis works) to be sent later."""
+    token = csrf_token(client)
+    callback = approve(wiki, begin(client), "Sysop")
+    return [
+        lambda: client.get("/private"),
+        lambda: client.get("/me"),
+        lambda: deliver(client, callback),
+        lambda: client.post("/auth/logout", data={"csrf_token": token}),
+    ]
+
+
 def set_cookie_headers(response: TestResponse) -> list[str]:
     return response.headers.getlist("Set-Cookie")
 
@@ -230,6 +244,16 @@ def raw_values(client: redis.Redis) -> bytes:
 
 def login_keys(client: redis.Redis) -> list[bytes]:
     return keys(client, f"{LOGIN_PREFIX}login:*")
+
+
+def session_key(app: Flask, sid: str) -> str:
+    """The Redis key of session ``sid`` (a keyed digest of it, never the id itself)."""
+    return str(app.session_interface._get_store_id(sid))  # type: ignore[attr-defined]
+
+
+def login_key(app: Flask, ref: str) -> str:
+    """The Redis key of the login record behind reference ``ref``."""
+    return str(get_state(app).store.record_key(ref))  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- browsers
@@ -524,6 +548,16 @@ class CountingServer:
 
     def stop(self) -> None:
         self._served.stop()
+
+
+@contextlib.contextmanager
+def paused(server: Any) -> Iterator[None]:
+    """The redis-server SIGSTOPped (accepting connections, never answering) inside the block."""
+    server.pause()
+    try:
+        yield
+    finally:
+        server.resume()
 
 
 def timed(func: Callable[[], Any]) -> tuple[Any, float]:

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask_session import Session
 from securitykit import (
-    LOGIN_PREFIX,
     SESSION_PREFIX,
     approve,
     assert_clean_page,
@@ -27,6 +28,9 @@ from securitykit import (
     is_logged_in,
     keys,
     log_in,
+    login_key,
+    requests_needing_redis,
+    session_key,
     session_ref,
     set_cookie_headers,
     timed,
@@ -115,17 +119,10 @@ def test_hung_redis_is_a_503_within_a_couple_of_seconds(rapp, wiki, redis_server
     """RF-5/DS-5: Redis accepts connections and never answers: every request that needs it
     is a 503 within the configured timeouts, never a hang."""
     client = logged_in_client(rapp, wiki)
-    token_page = client.get("/me").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', token_page).group(1)
-    callback = approve(wiki, begin(client), "Sysop")
+    requests = requests_needing_redis(client, wiki)
     redis_server.pause()
     try:
-        for request in (
-            lambda: client.get("/private"),
-            lambda: client.get("/me"),
-            lambda: deliver(client, callback),
-            lambda: client.post("/auth/logout", data={"csrf_token": token}),
-        ):
+        for request in requests:
             response, elapsed = timed(request)
             assert_fast_503(response, elapsed)
     finally:
@@ -183,8 +180,8 @@ class Planted:
         return (os.system, (f"touch {self.marker}",))
 
 
-def plant_session(fast_redis, sid: str, value: bytes) -> None:
-    fast_redis.set(SESSION_PREFIX + sid, value, ex=600)
+def plant_session(app, fast_redis, sid: str, value: bytes) -> None:
+    fast_redis.set(session_key(app, sid), value, ex=600)
 
 
 def test_harness_control_plain_flask_session_would_run_the_planted_pickle(
@@ -194,9 +191,18 @@ def test_harness_control_plain_flask_session_would_run_the_planted_pickle(
     back to ``pickle.loads`` and runs it (catalogue 1.3). If a Flask-Session release stops
     doing so, this skips, and docs/security.md can say so."""
     marker = tmp_path / "pwned-plain"
-    app = build_app(wiki, fast_redis, "flask-session")
+    # Flask-Session alone: Wikimedia(app) would replace its interface with the sealed one.
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY="x" * 40,
+        SESSION_TYPE="redis",
+        SESSION_REDIS=fast_redis,
+        SESSION_KEY_PREFIX=SESSION_PREFIX,
+    )
+    Session(app)
+    app.get("/me")(lambda: "me")
     sid = "p" * 43
-    plant_session(fast_redis, sid, pickle.dumps(Planted(marker)))
+    fast_redis.set(SESSION_PREFIX + sid, pickle.dumps(Planted(marker)), ex=600)
     client = app.test_client()
     client.set_cookie("session", sid)
     with contextlib.suppress(Exception):  # whatever it does after running the payload
@@ -212,7 +218,7 @@ def test_planted_pickle_is_never_executed(sealed_app, fast_redis, tmp_path, capl
     marker = tmp_path / "pwned-sealed"
     sid = "p" * 43
     payload = pickle.dumps(Planted(marker))
-    plant_session(fast_redis, sid, payload)
+    plant_session(sealed_app, fast_redis, sid, payload)
     client = sealed_app.test_client()
     client.set_cookie("session", sid)
     assert client.get("/me").status_code == 200
@@ -221,7 +227,9 @@ def test_planted_pickle_is_never_executed(sealed_app, fast_redis, tmp_path, capl
     assert not marker.exists()
     new = [h for h in set_cookie_headers(response) if h.startswith("session=")]
     assert new and f"session={sid}" not in new[0]
-    assert fast_redis.get(SESSION_PREFIX + sid) == payload  # the plant is left alone, unread
+    assert (
+        fast_redis.get(session_key(sealed_app, sid)) == payload
+    )  # the plant is left alone, unread
     assert any("not sealed" in r.getMessage() for r in caplog.records)
     assert all("touch" not in r.getMessage() for r in caplog.records)
 
@@ -230,7 +238,7 @@ def test_planted_pickle_in_a_login_record_is_never_executed(app, wiki, fast_redi
     """RI-3: the login store reads AES-GCM-sealed JSON only."""
     marker = tmp_path / "pwned-record"
     client = logged_in_client(app, wiki)
-    key = f"{LOGIN_PREFIX}login:{session_ref(client)}"
+    key = login_key(app, session_ref(client))
     fast_redis.hset(key, mapping={"v": 1, "d": pickle.dumps(Planted(marker))})
     assert not is_logged_in(client)
     assert not marker.exists()
@@ -253,7 +261,7 @@ def test_session_planted_by_a_neighbour_is_not_trusted(sealed_app, wiki, fast_re
     victim = logged_in_client(sealed_app, wiki, "Sysop")
     value = FORGED_SESSIONS[kind].replace(b"REF", session_ref(victim).encode())
     sid = "n" * 43
-    plant_session(fast_redis, sid, value)
+    plant_session(sealed_app, fast_redis, sid, value)
     client = sealed_app.test_client()
     client.set_cookie("session", sid)
     assert not is_logged_in(client)
@@ -268,7 +276,7 @@ def test_session_planted_by_a_neighbour_is_not_trusted(sealed_app, wiki, fast_re
 def test_session_key_of_the_wrong_type_is_no_session(sealed_app, fast_redis, kind):
     """RI-4: a key of another Redis type under our name is not a 500."""
     sid = "w" * 43
-    key = SESSION_PREFIX + sid
+    key = session_key(sealed_app, sid)
     {
         "hash": lambda: fast_redis.hset(key, "a", "b"),
         "list": lambda: fast_redis.rpush(key, "a"),
@@ -304,7 +312,7 @@ def test_login_record_planted_by_a_neighbour_is_not_trusted(any_app, wiki, fast_
     plain Flask-Session value): the user is logged out, never logged in as someone else,
     never a 500."""
     client = logged_in_client(any_app, wiki, "Alice")
-    key = f"{LOGIN_PREFIX}login:{session_ref(client)}"
+    key = login_key(any_app, session_ref(client))
     forged = _forged_record(any_app, client)
     fast_redis.delete(key)
     if plant == "forged-json":
@@ -332,8 +340,8 @@ def test_login_record_moved_to_another_key_does_not_open(any_app, wiki, fast_red
     Alice: the key is authenticated with the data."""
     alice = logged_in_client(any_app, wiki, "Alice")
     sysop = logged_in_client(any_app, wiki, "Sysop")
-    source = f"{LOGIN_PREFIX}login:{session_ref(alice)}"
-    target = f"{LOGIN_PREFIX}login:{session_ref(sysop)}"
+    source = login_key(any_app, session_ref(alice))
+    target = login_key(any_app, session_ref(sysop))
     fast_redis.delete(target)
     fast_redis.hset(target, mapping=fast_redis.hgetall(source))
     response = sysop.get("/private")
@@ -345,10 +353,10 @@ def test_login_record_moved_to_another_key_does_not_open(any_app, wiki, fast_red
 def test_session_moved_to_another_key_does_not_open(sealed_app, wiki, fast_redis):
     """RI-5: a sealed session value copied under another session id is not accepted."""
     alice = logged_in_client(sealed_app, wiki, "Alice")
-    value = fast_redis.get(SESSION_PREFIX + alice.get_cookie("session").value)
+    value = fast_redis.get(session_key(sealed_app, alice.get_cookie("session").value))
     assert value
     sid = "m" * 43
-    plant_session(fast_redis, sid, value)
+    plant_session(sealed_app, fast_redis, sid, value)
     client = sealed_app.test_client()
     client.set_cookie("session", sid)
     assert not is_logged_in(client)
@@ -375,12 +383,14 @@ def test_every_key_we_write_has_a_bounded_ttl(rapp, wiki, fast_redis):
         b":once:": PENDING_TTL,
         b":lock:": LOCK_LIMIT,
         b":login:": int(rapp.permanent_session_lifetime.total_seconds()),
+        b":gone:": int(rapp.permanent_session_lifetime.total_seconds()),
         b":session:": int(rapp.permanent_session_lifetime.total_seconds()),
     }
     found = keys(fast_redis)
     assert any(b":once:" in k for k in found)
     assert any(b":lock:" in k for k in found)
     assert any(b":login:" in k for k in found)
+    assert any(b":gone:" in k for k in found)
     for key in found:
         ttl = fast_redis.ttl(key)
         limit = next(v for part, v in limits.items() if part in key)

@@ -9,9 +9,7 @@ import time
 
 import pytest
 from securitykit import (
-    LOGIN_PREFIX,
     PENDING_COOKIE,
-    SESSION_PREFIX,
     approve,
     build_app,
     cookie_attributes,
@@ -22,13 +20,16 @@ from securitykit import (
     keys,
     log_in,
     log_out,
+    login_key,
     login_keys,
     raw_values,
+    session_key,
     session_ref,
     set_cookie_headers,
 )
 
 from flask_wikimedia.extension import get_state
+from flask_wikimedia.pending import HOST_COOKIE_NAME
 
 SERVER_SIDE = ("flask-session", "sealed-sessions")
 
@@ -64,8 +65,8 @@ def test_session_id_rotates_at_login_and_the_old_one_is_anonymous(any_app, wiki,
     after = session_cookie(client)
     assert after and after != before
     if setup_of(any_app) in SERVER_SIDE:
-        assert not fast_redis.exists(SESSION_PREFIX + before)
-        assert fast_redis.exists(SESSION_PREFIX + after)
+        assert not fast_redis.exists(session_key(any_app, before))
+        assert fast_redis.exists(session_key(any_app, after))
     client.set_cookie("session", before)
     assert not is_logged_in(client)
 
@@ -80,7 +81,7 @@ def test_attacker_chosen_session_id_is_never_adopted(wiki, fast_redis, setup, ch
     client.get("/probe/remember")
     log_in(client, wiki, "Alice")
     assert session_cookie(client) != chosen
-    assert not fast_redis.exists(SESSION_PREFIX + chosen)
+    assert not fast_redis.exists(session_key(app, chosen))
     attacker = app.test_client()
     attacker.set_cookie("session", chosen)
     assert not is_logged_in(attacker)
@@ -94,7 +95,7 @@ def test_switching_user_in_one_browser_drops_the_first_login(any_app, wiki, fast
     log_in(client, wiki, "Sysop")
     second_ref = session_ref(client)
     assert first_ref != second_ref
-    assert not fast_redis.exists(f"{LOGIN_PREFIX}login:{first_ref}")
+    assert not fast_redis.exists(login_key(any_app, first_ref))
     assert len(login_keys(fast_redis)) == 1
     assert client.get("/private").text == "private page of Sysop"
 
@@ -189,7 +190,7 @@ def test_logout_removes_every_trace_server_side(any_app, wiki, fast_redis):
     assert log_out(client).status_code == 303
     assert login_keys(fast_redis) == []
     if setup_of(any_app) in SERVER_SIDE:
-        assert not fast_redis.exists(SESSION_PREFIX + old)
+        assert not fast_redis.exists(session_key(any_app, old))
     raw = raw_values(fast_redis)
     assert record.access_token.encode() not in raw
     assert record.refresh_token.encode() not in raw
@@ -245,7 +246,7 @@ def test_request_in_flight_during_logout_cannot_bring_the_login_back(any_app, wi
     assert login_keys(fast_redis) == []
     assert not is_logged_in(slow)
     if setup_of(any_app) == "sealed-sessions":
-        assert not fast_redis.exists(SESSION_PREFIX + old_sid)
+        assert not fast_redis.exists(session_key(any_app, old_sid))
 
 
 def test_refresh_in_flight_during_logout_cannot_write_the_login_back(wiki, fast_redis):
@@ -273,7 +274,7 @@ def test_refresh_in_flight_during_logout_cannot_write_the_login_back(wiki, fast_
     assert client.post("/auth/logout", data={"csrf_token": token}).status_code == 303
     worker.join(10)
     assert result["status"] == 302  # the in-flight request ended logged out
-    assert not fast_redis.exists(f"{LOGIN_PREFIX}login:{ref}")
+    assert not fast_redis.exists(login_key(app, ref))
     assert login_keys(fast_redis) == []
     assert not is_logged_in(slow)
 
@@ -281,19 +282,20 @@ def test_refresh_in_flight_during_logout_cannot_write_the_login_back(wiki, fast_
 # --------------------------------------------------------------------------- CK
 
 
-def _pending_cookie_headers(response) -> list[dict[str, str]]:
+def _pending_cookie_headers(response, name: str = PENDING_COOKIE) -> list[dict[str, str]]:
     return [
-        cookie_attributes(h)[2]
-        for h in set_cookie_headers(response)
-        if h.startswith(PENDING_COOKIE + "=")
+        cookie_attributes(h)[2] for h in set_cookie_headers(response) if h.startswith(name + "=")
     ]
 
 
 @pytest.mark.parametrize("base_url", ["https://localhost", "http://localhost"])
 def test_pending_login_cookie_flags_on_every_path(wiki, fast_redis, base_url):
     """CK-1/CK-2: the pending-login cookie is HttpOnly, SameSite=Lax (Strict would be dropped
-    on the wiki's redirect back), scoped to /auth, host-only, and Secure whenever the session
-    cookie is (https, or SESSION_COOKIE_SECURE)."""
+    on the wiki's redirect back), host-only, and Secure whenever the session cookie is (https,
+    or SESSION_COOKIE_SECURE); on https it is a ``__Host-`` cookie (so ``Path=/``), on http
+    scoped to /auth."""
+    secure = base_url.startswith("https")
+    name = HOST_COOKIE_NAME if secure else PENDING_COOKIE
     app = build_app(
         wiki,
         fast_redis,
@@ -312,11 +314,11 @@ def test_pending_login_cookie_flags_on_every_path(wiki, fast_redis, base_url):
     responses.append(client.get("/auth/callback?error=access_denied", base_url=base_url))
     seen = 0
     for response in responses:
-        for attrs in _pending_cookie_headers(response):
+        for attrs in _pending_cookie_headers(response, name):
             seen += 1
             assert "httponly" in attrs
             assert attrs.get("samesite", "").lower() == "lax"
-            assert attrs.get("path") == "/auth"
+            assert attrs.get("path") == ("/" if secure else "/auth")
             assert "domain" not in attrs
             assert ("secure" in attrs) == base_url.startswith("https")
     assert seen >= 3

@@ -50,7 +50,7 @@ BOUND = 3.0
 
 def nothing_stored(redis_client) -> bool:
     """No login record and no session: only used-state markers may exist."""
-    return all(b":once:state:" in key for key in keys(redis_client))
+    return all(b":once:" in key for key in keys(redis_client))
 
 
 @pytest.fixture

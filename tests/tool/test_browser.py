@@ -7,13 +7,12 @@ Screenshots go to tests/artifacts/. Never run `playwright install`: the browser 
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from toolkit import CLIENT_ID, CLIENT_SECRET, SECRET_KEY, live_server, register_tool
+from toolkit import live_server, live_tool_config, register_tool
 
 from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.extension import get_state
@@ -81,18 +80,7 @@ def test_browser_login_profile_gates_sandbox_edit_logout(
     register_tool(devwiki, None)  # any loopback callback
 
     def make_app(base: str):
-        return create_app(
-            {
-                "SECRET_KEY": SECRET_KEY,
-                "WIKIMEDIA_CLIENT_ID": CLIENT_ID,
-                "WIKIMEDIA_CLIENT_SECRET": CLIENT_SECRET,
-                "WIKIMEDIA_WIKI_URL": devwiki.base_url,
-                "WIKIMEDIA_REDIRECT_URI": base + "/auth/callback",
-                "REDIS_URL": redis_server.url,
-                "REDIS_KEY_PREFIX": secrets.token_hex(16),
-                "TOOL_CONTACT": "tests@example.org",
-            }
-        )
+        return create_app(live_tool_config(base, devwiki.base_url, redis_server.url))
 
     with live_server(make_app) as base:
         log_in_through_consent(page, base, "Alice", "redis")
@@ -128,6 +116,7 @@ def test_browser_login_profile_gates_sandbox_edit_logout(
 
 
 def test_browser_zero_config_uses_the_mounted_development_wiki(page: Page, clean_env):
+    clean_env.setenv("FLASK_DEBUG", "1")  # what `make run` sets: the development wiki's opt-in
     apps = []
 
     def make_app(base: str):

@@ -15,6 +15,13 @@ from toolkit import KEY_PREFIX, SESSION_COOKIE
 from flask_wikimedia.testing import login
 
 SESSION_PREFIX = KEY_PREFIX + ":session:"
+
+
+def store_key(app, sid: str) -> str:
+    """The Redis key of session ``sid``: a keyed digest of it (DESIGN invariant 11)."""
+    return app.session_interface._get_store_id(sid)
+
+
 PLANTED_SID = "P" * 43
 
 
@@ -49,7 +56,7 @@ def test_planted_session_values_read_as_no_session(tool_app, redis_client, caplo
         return ",".join(seen) or "empty"
 
     client = tool_app.test_client()
-    redis_client.set(SESSION_PREFIX + PLANTED_SID, value)
+    redis_client.set(store_key(tool_app, PLANTED_SID), value)
     client.set_cookie(SESSION_COOKIE, PLANTED_SID)
     caplog.set_level(logging.WARNING, logger="flask_wikimedia.sessions")
     page = client.get("/")
@@ -64,13 +71,16 @@ def test_planted_session_values_read_as_no_session(tool_app, redis_client, caplo
     assert "chosen" not in caplog.text
     # The planted id is never adopted: the session is written under a fresh one.
     assert session_id(client) != PLANTED_SID
-    assert redis_client.get(SESSION_PREFIX + PLANTED_SID) == value
+    assert redis_client.get(store_key(tool_app, PLANTED_SID)) == value
 
 
 def test_a_session_moved_to_another_key_does_not_open(client, devwiki, redis_client):
     login(client, devwiki, "Alice")
     sid = session_id(client)
-    redis_client.set(SESSION_PREFIX + PLANTED_SID, redis_client.get(SESSION_PREFIX + sid))
+    redis_client.set(
+        store_key(client.application, PLANTED_SID),
+        redis_client.get(store_key(client.application, sid)),
+    )
     client.set_cookie(SESSION_COOKIE, PLANTED_SID)
     assert "Log in with Wikimedia" in client.get("/").text
 
@@ -78,7 +88,7 @@ def test_a_session_moved_to_another_key_does_not_open(client, devwiki, redis_cli
 def test_cookie_that_is_not_a_session_id_is_ignored(client, redis_client):
     client.set_cookie(SESSION_COOKIE, "../../etc:passwd*")
     assert client.get("/").status_code == 200
-    assert redis_client.exists(SESSION_PREFIX + "../../etc:passwd*") == 0
+    assert redis_client.exists(store_key(client.application, "../../etc:passwd*")) == 0
 
 
 def test_session_id_rotates_at_login_and_logout(client, devwiki, redis_client):
@@ -88,11 +98,11 @@ def test_session_id_rotates_at_login_and_logout(client, devwiki, redis_client):
     login(client, devwiki, "Sysop")
     second = session_id(client)
     assert second != first
-    assert redis_client.exists(SESSION_PREFIX + first) == 0
+    assert redis_client.exists(store_key(client.application, first)) == 0
     page = client.get("/")
     token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     client.post("/auth/logout", data={"csrf_token": token})
-    assert redis_client.exists(SESSION_PREFIX + second) == 0
+    assert redis_client.exists(store_key(client.application, second)) == 0
 
 
 def test_redis_stopped_gives_a_fast_503_page(client, devwiki, redis_server):
@@ -161,7 +171,7 @@ def test_a_request_in_flight_cannot_resurrect_a_deleted_session(tool_app, devwik
     @tool_app.get("/_test/slow-writer")
     def slow_writer() -> str:
         session.get("x")  # loaded before ...
-        redis_client.delete(SESSION_PREFIX + session.sid)  # ... a logout elsewhere deletes it
+        redis_client.delete(store_key(tool_app, session.sid))  # ... a logout elsewhere deletes it
         session["late"] = "write"
         return "done"
 
@@ -170,12 +180,12 @@ def test_a_request_in_flight_cannot_resurrect_a_deleted_session(tool_app, devwik
     login(client, devwiki, "Alice")
     sid = session_id(client)
     assert client.get("/_test/slow-writer").text == "done"
-    assert redis_client.exists(SESSION_PREFIX + sid) == 0
+    assert redis_client.exists(store_key(tool_app, sid)) == 0
 
 
 def test_health_check_writes_nothing_to_redis(client, devwiki, redis_client):
     login(client, devwiki, "Alice")
-    key = SESSION_PREFIX + session_id(client)
+    key = store_key(client.application, session_id(client))
     redis_client.expire(key, 1000)
     response = client.get("/healthz")
     assert "Set-Cookie" not in response.headers
@@ -184,7 +194,7 @@ def test_health_check_writes_nothing_to_redis(client, devwiki, redis_client):
 
 def test_session_lifetime_is_extended_by_use(client, devwiki, redis_client):
     login(client, devwiki, "Alice")
-    key = SESSION_PREFIX + session_id(client)
+    key = store_key(client.application, session_id(client))
     redis_client.expire(key, 1000)
     client.get("/")
     assert redis_client.ttl(key) > 1000
