@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -19,6 +20,7 @@ from refresh_helpers import session_ref
 from flask_wikimedia import pending
 from flask_wikimedia.devwiki import DevWiki, DevWikiError
 from flask_wikimedia.devwiki.wiki import JWT_FAULTS
+from flask_wikimedia.extension import get_state
 from flask_wikimedia.testing import finish_login, login, start_login
 
 
@@ -256,6 +258,39 @@ def test_no_token_or_secret_in_cookies_pages_or_raw_redis(app, client, devwiki, 
     for value in secrets_:
         assert value not in cookies and value not in pages
         assert value.encode() not in raw
+
+
+def test_1_0a_login_key_names_reveal_nothing_and_logout_leaves_tombstones(
+    app, client, devwiki, redis_client
+):
+    """KN-1/KN-2 for a 1.0a login: no Redis key name holds the request token (the state),
+    its SHA-256, the login reference or a cookie; a dump written back after logout does not
+    log the old cookie in again (the 1.0a record goes through the same names and tombstones)."""
+    authorize = start_login(client, "/private")
+    request_token = parse_qs(urlsplit(authorize).query)["oauth_token"][0]
+    assert finish_login(client, devwiki.approve(authorize, username="Alice")).status_code == 303
+    assert client.get("/private").text == "private page of Alice"
+    ref = session_ref(client)
+    assert login_record(app, ref).oauth_version == "1.0a"
+    held = [ref, request_token, hashlib.sha256(request_token.encode()).hexdigest()]
+    held += [c.value for c in client._cookies.values()]
+    names = [k.decode() for k in redis_client.keys("*")]
+    assert names
+    for name in names:
+        for value in held:
+            assert value not in name, (value, name)
+    old_cookies = {c.key: c.value for c in client._cookies.values()}
+    dumped = [(k, redis_client.dump(k), redis_client.pttl(k)) for k in redis_client.keys("*")]
+    assert logout(client).status_code == 303
+    for key, value, pttl in dumped:
+        redis_client.restore(key, max(pttl, 0), value, replace=True)
+    # The 1.0a record is back in Redis, and its tombstone refuses it.
+    assert redis_client.exists(get_state(app).store.record_key(ref))
+    assert login_record(app, ref) is None
+    replay = app.test_client()
+    for name, value in old_cookies.items():
+        replay.set_cookie(name, value)
+    assert replay.get("/private").status_code == 302
 
 
 def test_old_registered_callback_path_forwards_to_ours(devwiki, redis_client):
