@@ -1,8 +1,9 @@
 """API sessions that act as the logged-in user, or as the app, on any Wikimedia project.
 
 ``user_session()`` gives a :class:`ApiSession` (a ``requests.Session``) for the configured wiki,
-``user_session("en.wikipedia.org")`` for another project. The Bearer token is attached to every
-request to that wiki (and to no other host) and refreshed when it is about to expire or when the
+``user_session("en.wikipedia.org")`` for another project. The Bearer token (for an OAuth 1.0a
+login: the HMAC-SHA1 signature) is attached to every request to that wiki (and to no other host),
+decided on the prepared URL, and refreshed when it is about to expire or when the
 wiki says it is no longer valid; requests follow the outbound limits (timeouts, size cap, no
 redirects, policy User-Agent); ``maxlag`` and ``Retry-After`` are honoured; Action API calls send
 ``assert=user`` so a silent fallback to anonymous is an error, not an anonymous edit. Errors come
@@ -36,9 +37,11 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app, has_request_context
 
+from . import oauth1_login
 from .errors import LoginRequired, WikiBadResponse, WikiUnavailable
 from .extension import get_state
 from .oauth import WikiRefused
+from .oauth1 import OAuth1Credentials
 from .outbound import (
     LimitsMixin,
     UnsafeURL,
@@ -150,7 +153,9 @@ class RateLimited(ApiError):
     """``maxlag``, ``ratelimited`` or HTTP 429 that did not clear after the retries."""
 
 
-TokenProvider = Callable[[str | None], str]
+#: A Bearer token (OAuth 2.0, app tokens) or the credentials that sign OAuth 1.0a requests.
+Credential = str | OAuth1Credentials
+TokenProvider = Callable[[Credential | None], Credential]
 
 
 class ApiSession(LimitsMixin):
@@ -211,10 +216,10 @@ class ApiSession(LimitsMixin):
         if kwargs.get("timeout") is None:  # mwapi passes timeout=None: never wait forever
             kwargs["timeout"] = self.timeout
         their_auth = kwargs.pop("auth", None)
-        stale: str | None = None
+        stale: Credential | None = None
         attempt = 0
         while True:
-            bearer = _BearerAuth(self, stale, their_auth)
+            bearer = _CredentialAuth(self, stale, their_auth)
             try:
                 response = super().request(method, url, headers=headers, auth=bearer, **kwargs)
             except WikiUnreachable as exc:
@@ -248,7 +253,7 @@ class ApiSession(LimitsMixin):
         judged from the URL being sent, by the parsers ``requests`` itself uses."""
         origin = canonical_origin(str(request.url))
         if "Authorization" in request.headers and origin != self.origin:
-            raise UnsafeURL(f"refusing to send the Bearer token to {origin[1]!r}")
+            raise UnsafeURL(f"refusing to send the credentials to {origin[1]!r}")
         return super().send(request, **kwargs)
 
     def _wait(
@@ -364,18 +369,21 @@ class ApiSession(LimitsMixin):
         return body
 
 
-class _BearerAuth(requests.auth.AuthBase):
-    """Attaches the token to a prepared request whose URL has the session's origin.
+class _CredentialAuth(requests.auth.AuthBase):
+    """Attaches the credential to a prepared request whose URL has the session's origin: the
+    Bearer header, or the OAuth 1.0a signature.
 
     Run by ``requests`` after it prepared the URL, so the decision is taken on the URL that
-    will be sent, not on a separate parse of what the caller passed (invariant 6).
+    will be sent, not on a separate parse of what the caller passed (invariant 6); an OAuth
+    1.0a request is signed over that same final URL and body, with a fresh nonce and timestamp
+    on every retry (each retry prepares the request again).
     """
 
-    def __init__(self, session: ApiSession, stale: str | None, inner: Any) -> None:
+    def __init__(self, session: ApiSession, stale: Credential | None, inner: Any) -> None:
         self.session = session
         self.stale = stale
         self.inner = inner
-        self.token: str | None = None
+        self.token: Credential | None = None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if self.inner is not None:  # the caller's own auth, if any, runs first
@@ -383,6 +391,10 @@ class _BearerAuth(requests.auth.AuthBase):
         if canonical_origin(str(request.url)) != self.session.origin:
             return request
         token = self.session._token_provider(self.stale)
+        if isinstance(token, OAuth1Credentials):
+            self.token = token
+            signed: requests.PreparedRequest = token.auth()(request)
+            return signed
         if not is_b64token(token):  # never a header the wiki (or a config) could break
             raise WikiBadResponse("The access token is not usable as a Bearer token.")
         self.token = token
@@ -517,10 +529,15 @@ def user_session(wiki: str | None = None, **options: Any) -> ApiSession:
         raise LoginRequired()
     state = get_state(current_app)
 
-    def token(stale: str | None) -> str:
-        login = usable_login(stale)
+    def token(stale: Credential | None) -> Credential:
+        login = usable_login(stale.token if isinstance(stale, OAuth1Credentials) else stale)
         if login is None:
             raise LoginRequired("Your login has ended; please log in again.")
+        if login.record.oauth_version == oauth1_login.VERSION:
+            signer = oauth1_login.credentials(state, login.record)
+            if signer is None:
+                raise LoginRequired("Your login has ended; please log in again.")
+            return signer
         return login.record.access_token
 
     return ApiSession(
@@ -562,7 +579,7 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
     wiki_base = state.wiki_base()
     oauth = state.oauth
 
-    def token(stale: str | None) -> str:
+    def token(stale: Credential | None) -> Credential:
         if configured:
             if stale is not None:
                 raise InvalidAuthorization(_INVALID_AUTH, "the wiki refused WIKIMEDIA_APP_TOKEN")

@@ -22,7 +22,8 @@ from flask.cli import AppGroup, ScriptInfo
 from . import settings
 from .errors import ConfigurationError, StoreUnavailable
 from .extension import get_state
-from .oauth import endpoint
+from .oauth import WikiRefused, endpoint
+from .oauth1 import OAuth1Client
 from .outbound import WikiHTTPError, WikiSession
 from .settings import ConfigurationProblems, Problem
 from .store import MemoryLoginStore, RedisLoginStore
@@ -90,8 +91,29 @@ def _store_problems(app: Flask) -> list[Problem]:
     return []
 
 
+def _oauth1_problems(client: OAuth1Client, wiki_url: str) -> list[Problem]:
+    """Ask ``Special:OAuth/initiate`` for a request token (``oob`` suits every consumer)."""
+    try:
+        client.initiate(wiki_url, "oob")
+    except WikiRefused as exc:
+        return [
+            Problem(
+                "WIKIMEDIA_CLIENT_ID",
+                f": the wiki at {wiki_url} refused this OAuth 1.0a consumer "
+                f"({exc.description[:200]}): check WIKIMEDIA_CLIENT_ID and "
+                "WIKIMEDIA_CLIENT_SECRET.",
+            )
+        ]
+    except WikiHTTPError as exc:
+        return [Problem(URL, f": {wiki_url} did not answer ({_why(exc)}): check the URL.")]
+    return []
+
+
 def _wiki_problems(app: Flask, wiki_url: str) -> list[Problem]:
-    oauth = get_state(app).oauth
+    state = get_state(app)
+    if state.oauth_version == "1.0a" and state.oauth1 is not None:
+        return _oauth1_problems(state.oauth1, wiki_url)
+    oauth = state.oauth
     session = WikiSession(oauth.user_agent, oauth.timeout, oauth.max_bytes)
     found: list[Problem] = []
     form = {

@@ -21,6 +21,9 @@ Config keys (set them before ``init_app``):
 ``WIKIMEDIA_APP_TOKEN``            owner-only or personal API token for ``api.app_session()``
 ``WIKIMEDIA_URL_PREFIX``           where the blueprint is mounted (``/auth``)
 ``WIKIMEDIA_DEV_WIKI``             True (debug/testing only): serve the development wiki at ``/_devwiki``
+``WIKIMEDIA_OAUTH_VERSION``        ``"2.0"`` (default) or ``"1.0a"`` (then CLIENT_ID/SECRET are a 1.0a consumer's)
+``WIKIMEDIA_OAUTH1_CLIENT_ID`` / ``_SECRET``  with 2.0: the old 1.0a consumer, kept for its logins
+``WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX``  True if the 1.0a consumer is "callback is prefix" (False: ``oob``)
 
 ``SECRET_KEY`` is required, and at least 32 bytes outside debug/testing. The rules (defaults,
 types, what refuses to start) live in ``flask_wikimedia.settings``, shared with
@@ -42,6 +45,7 @@ from markupsafe import Markup, escape
 from . import settings
 from .crypto import KeyNamer, Sealer
 from .oauth import OAuthClient
+from .oauth1 import OAuth1Client
 from .outbound import full_user_agent
 from .sessions import SESSION_NAMES, harden_sessions, read_logins_with_sessions
 from .store import LoginStore, MemoryLoginStore, RedisLoginStore
@@ -75,6 +79,11 @@ class WikimediaState:
     required_groups: frozenset[str]
     dev_wiki: DevWiki | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: The OAuth version of new logins ("2.0" or "1.0a"); each login record keeps its own.
+    oauth_version: str = "2.0"
+    #: The OAuth 1.0a consumer: new logins when ``oauth_version`` is "1.0a", and the logins
+    #: made with it during a move to 2.0 (``WIKIMEDIA_OAUTH1_CLIENT_ID``). None: no 1.0a.
+    oauth1: OAuth1Client | None = None
 
     def wiki_base(self) -> str:
         """The wiki's script path URL for this server's own calls (tokens, profile, API), e.g.
@@ -247,6 +256,10 @@ class Wikimedia:
             required_rights=conf.required_rights,
             required_groups=conf.required_groups,
             dev_wiki=dev_wiki,
+            oauth_version=conf.oauth1.version,
+            oauth1=conf.oauth1.client(
+                user_agent=full_user_agent(agent), timeout=timeout, max_bytes=conf.max_bytes
+            ),
         )
         app.extensions["wikimedia"] = state
         # Flask-Session's Redis interface, installed before or after us, gets sealed values,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app, g, session
 
-from . import signals
+from . import oauth1_login, signals
 from .errors import StoreUnavailable, WikiBadResponse, WikiUnavailable
 from .oauth import TokenRejected, TokenSet, WikiRefused
 from .outbound import WikiGarbage, WikiUnreachable
@@ -259,7 +259,7 @@ def _update(
         refreshed = True
     if fresh_since is not None or _needs_profile(st, current.record, time.time()):
         try:
-            profile = _profile(st, wiki_url, current.record.access_token)
+            profile = _profile(st, wiki_url, current.record)
         except TokenRejected:
             if refreshed or current.record.refresh_token is None:
                 _end(st, ref, "token_rejected")
@@ -268,7 +268,7 @@ def _update(
             current = _refresh_tokens(st, ref, current, wiki_url)
             refreshed = True
             try:
-                profile = _profile(st, wiki_url, current.record.access_token)
+                profile = _profile(st, wiki_url, current.record)
             except TokenRejected:
                 _end(st, ref, "token_rejected")
         user = _user_from_profile(st, ref, profile)
@@ -311,9 +311,11 @@ def _wiki_trouble(during: str) -> Iterator[None]:
         raise WikiBadResponse() from exc
 
 
-def _profile(st: WikimediaState, wiki_url: str, access_token: str) -> dict[str, Any]:
+def _profile(st: WikimediaState, wiki_url: str, record: LoginRecord) -> dict[str, Any]:
     with _wiki_trouble("a profile re-read"):
-        return st.oauth.profile(wiki_url, access_token)
+        if record.oauth_version == oauth1_login.VERSION:
+            return oauth1_login.identify(st, wiki_url, record)
+        return st.oauth.profile(wiki_url, record.access_token)
 
 
 def _user_from_profile(st: WikimediaState, ref: str, profile: dict[str, Any]) -> WikimediaUser:
@@ -331,7 +333,8 @@ def _refresh_tokens(st: WikimediaState, ref: str, current: Stored, wiki_url: str
     token and access token are dead at the wiki from this moment)."""
     record = current.record
     if record.refresh_token is None:
-        _end(st, ref, "expired")
+        # OAuth 1.0a tokens never expire: if one needs replacing, the wiki refused it.
+        _end(st, ref, "token_rejected" if record.oauth_version == "1.0a" else "expired")
     assert record.refresh_token is not None
     try:
         with _wiki_trouble("a token refresh"):
@@ -400,8 +403,17 @@ def _reset_request_state() -> None:
         g.pop(name, None)
 
 
-def start_login(user: WikimediaUser, tokens: TokenSet) -> CurrentLogin:
-    """Store a new login record and point a fresh session at it (session id rotates)."""
+def start_login(
+    user: WikimediaUser,
+    tokens: TokenSet,
+    *,
+    oauth_version: str = "2.0",
+    access_secret: str | None = None,
+) -> CurrentLogin:
+    """Store a new login record and point a fresh session at it (session id rotates).
+
+    ``oauth_version="1.0a"`` with the access token's ``access_secret`` for an OAuth 1.0a login.
+    """
     st = state()
     old = session.get(REF_KEY)
     if isinstance(old, str) and old:
@@ -415,6 +427,8 @@ def start_login(user: WikimediaUser, tokens: TokenSet) -> CurrentLogin:
         profile=user.to_profile(),
         profile_at=now,
         created_at=now,
+        oauth_version=oauth_version,
+        access_secret=access_secret,
     )
     # On our server-side sessions the login is bound to the (just rotated) session id, so the
     # session interface can read both in one round trip; elsewhere a random reference.

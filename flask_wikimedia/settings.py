@@ -32,7 +32,9 @@ from urllib.parse import urlsplit
 import redis
 from flask import Flask
 
+from .devwiki.models import DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET
 from .errors import ConfigurationError
+from .oauth1 import OAUTH_VERSIONS, OAuth1Settings
 from .outbound import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, UnsafeURL, check_wiki_url, is_b64token
 from .sessions import bounded_client, connect_redis
 
@@ -62,6 +64,9 @@ DEV_USER_AGENT = "Flask-Wikimedia-development/0 (local development; no contact)"
 CONSUMER_REGISTRATION = (
     "https://meta.wikimedia.org/wiki/Special:OAuthConsumerRegistration/propose/oauth2"
 )
+OAUTH1_CONSUMER_REGISTRATION = (
+    "https://meta.wikimedia.org/wiki/Special:OAuthConsumerRegistration/propose/oauth1a"
+)
 SECRET_KEY_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105
 
 #: Who owns a setting, as the problems say it.
@@ -90,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
     "WIKIMEDIA_APP_TOKEN": None,
     "WIKIMEDIA_URL_PREFIX": "/auth",
     "WIKIMEDIA_DEV_WIKI": False,
+    "WIKIMEDIA_OAUTH_VERSION": "2.0",
+    "WIKIMEDIA_OAUTH1_CLIENT_ID": None,
+    "WIKIMEDIA_OAUTH1_CLIENT_SECRET": None,
+    "WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX": False,
 }
 
 _AGENT = re.compile(r"^[^\s/]+(/\S+)? \(.*(@|https?://).*\)")
@@ -150,6 +159,8 @@ class Settings:
     required_rights: frozenset[str]
     required_groups: frozenset[str]
     url_prefix: str
+    #: The OAuth version of new logins and the OAuth 1.0a consumer, if any.
+    oauth1: OAuth1Settings
 
 
 def relaxed(app: Flask) -> bool:
@@ -266,6 +277,7 @@ def _parse(app: Flask) -> tuple[Settings | None, list[Problem]]:
         c.found.append(problem)
 
     dev_wiki = bool(cfg["WIKIMEDIA_DEV_WIKI"])
+    oauth1 = _oauth1(c, dev_wiki=dev_wiki)
     wiki_url: str | None = str(cfg["WIKIMEDIA_WIKI_URL"] or "").rstrip("/") or None
     client_id = cfg["WIKIMEDIA_CLIENT_ID"]
     client_secret = cfg["WIKIMEDIA_CLIENT_SECRET"] or None
@@ -279,7 +291,7 @@ def _parse(app: Flask) -> tuple[Settings | None, list[Problem]]:
             )
         wiki_url, client_id, client_secret = None, None, None
     else:
-        if not client_id:
+        if not client_id and oauth1.version != "1.0a":  # 1.0a: _oauth1 says what to set
             c.add(
                 "WIKIMEDIA_CLIENT_ID",
                 "is not set. Set it to your OAuth 2.0 consumer key (register one at "
@@ -385,9 +397,67 @@ def _parse(app: Flask) -> tuple[Settings | None, list[Problem]]:
             required_rights=rights,
             required_groups=groups,
             url_prefix=str(cfg["WIKIMEDIA_URL_PREFIX"]).rstrip("/"),
+            oauth1=oauth1,
         ),
         [],
     )
+
+
+def _oauth1(c: _Collector, *, dev_wiki: bool) -> OAuth1Settings:
+    """The OAuth version settings: each inconsistency is a problem saying what to set.
+
+    ``WIKIMEDIA_OAUTH_VERSION = "1.0a"``: ``WIKIMEDIA_CLIENT_ID``/``_SECRET`` are the 1.0a
+    consumer's key and secret. ``"2.0"`` (default) with ``WIKIMEDIA_OAUTH1_CLIENT_ID``/``_SECRET``:
+    the 2.0 consumer takes new logins and the 1.0a consumer keeps serving the logins made with
+    it (a migration). The development wiki has a built-in 1.0a consumer.
+    """
+    cfg = c.cfg
+    # str(): Flask's from_prefixed_env reads "2.0" as the float 2.0.
+    version = str(cfg.get("WIKIMEDIA_OAUTH_VERSION") or "2.0")
+    if version not in OAUTH_VERSIONS:
+        c.add(
+            "WIKIMEDIA_OAUTH_VERSION", f"is {version!r}: set it to '2.0' (the default) or '1.0a'."
+        )
+        return OAuth1Settings("2.0")
+    prefix = bool(cfg.get("WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX", False))
+    if version == "1.0a":
+        if cfg.get("WIKIMEDIA_SCOPES"):
+            c.add(
+                "WIKIMEDIA_SCOPES",
+                "does not apply to OAuth 1.0a: a 1.0a consumer's grants are fixed when it is "
+                "registered. Remove WIKIMEDIA_SCOPES.",
+            )
+        if cfg.get("WIKIMEDIA_OAUTH1_CLIENT_ID") or cfg.get("WIKIMEDIA_OAUTH1_CLIENT_SECRET"):
+            c.add(
+                "WIKIMEDIA_OAUTH1_CLIENT_ID",
+                "and _SECRET are for keeping a 1.0a consumer's logins while "
+                "WIKIMEDIA_OAUTH_VERSION is '2.0'. With '1.0a', put the consumer key and secret "
+                "in WIKIMEDIA_CLIENT_ID and WIKIMEDIA_CLIENT_SECRET.",
+            )
+        key_name, secret_name = "WIKIMEDIA_CLIENT_ID", "WIKIMEDIA_CLIENT_SECRET"
+    else:
+        key_name, secret_name = "WIKIMEDIA_OAUTH1_CLIENT_ID", "WIKIMEDIA_OAUTH1_CLIENT_SECRET"
+    key, secret = cfg.get(key_name), cfg.get(secret_name)
+    if dev_wiki:
+        # The development wiki's built-in consumer (public secret: it is not a real login).
+        return OAuth1Settings(version, DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET, True)
+    if version == "2.0" and not key and not secret:
+        return OAuth1Settings(version)
+    if not key:
+        c.add(
+            key_name,
+            f"is not set. Set {key_name} and {secret_name} to your OAuth 1.0a consumer's key "
+            f"and secret (register one at {OAUTH1_CONSUMER_REGISTRATION}).",
+        )
+    if not secret:
+        c.add(
+            secret_name,
+            f"is not set. Set {key_name} and {secret_name}: an OAuth 1.0a consumer always has a "
+            "secret (1.0a consumers are confidential), and every request is signed with it.",
+        )
+    if not key or not secret:
+        return OAuth1Settings(version)
+    return OAuth1Settings(version, str(key), str(secret), prefix)
 
 
 def _redis_or_none(c: _Collector, key: str) -> redis.Redis | None:
@@ -433,11 +503,13 @@ def advice(app: Flask) -> list[Problem]:
         )
     else:
         client_id = str(cfg.get("WIKIMEDIA_CLIENT_ID") or "")
+        # 1.0a consumer keys have the same shape as 2.0 ones.
+        version = "1.0a" if str(cfg.get("WIKIMEDIA_OAUTH_VERSION")) == "1.0a" else "2.0"
         if not _CONSUMER_KEY.fullmatch(client_id):
             found.append(
                 Problem(
                     "WIKIMEDIA_CLIENT_ID",
-                    f"{client_id!r} does not look like an OAuth 2.0 consumer key (32 "
+                    f"{client_id!r} does not look like an OAuth {version} consumer key (32 "
                     "hexadecimal characters, shown when the consumer was registered).",
                 )
             )

@@ -68,6 +68,10 @@ class LoginRecord:
     profile: dict[str, Any]
     profile_at: float
     created_at: float = field(default_factory=time.time)
+    #: "1.0a" for a login made with the OAuth 1.0a consumer: ``access_token`` is then the
+    #: access token's key, ``access_secret`` its secret, and nothing expires or refreshes.
+    oauth_version: str = "2.0"
+    access_secret: str | None = None
 
     def __repr__(self) -> str:  # keep tokens out of tracebacks and debug logs
         return f"LoginRecord(user={self.profile.get('username')!r}, expires_at={self.expires_at})"

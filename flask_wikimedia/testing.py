@@ -35,7 +35,7 @@ from flask import session, url_for
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from .devwiki import DEV_CLIENT_ID, DevClient, DevUser, DevWiki
+from .devwiki import DEV_CLIENT_ID, DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET, DevClient, DevUser, DevWiki
 from .devwiki.models import PLAIN_USER_RIGHTS
 from .views import csrf_token
 
@@ -57,7 +57,7 @@ __all__ = [
 _TEST_SECRET_KEY = "test-only secret key, " + secrets.token_hex(16)
 
 
-def dev_config(wiki: DevWiki) -> dict[str, Any]:
+def dev_config(wiki: DevWiki, oauth_version: str = "2.0") -> dict[str, Any]:
     """Config that points an app at ``wiki`` with its built-in public client, for
     ``create_app(dev_config(devwiki))`` or ``app.config.update(...)`` before ``Wikimedia(app)``.
 
@@ -65,10 +65,12 @@ def dev_config(wiki: DevWiki) -> dict[str, Any]:
     configured secret or redirect URI is cleared: the development client accepts any loopback
     callback, which is what the Flask test client uses. ``SECRET_KEY`` is a random test-only
     value (the same for the whole test run), so a test needs no secret of its own.
+    ``oauth_version="1.0a"`` uses the wiki's built-in OAuth 1.0a consumer instead, for tools on
+    an OAuth 1.0a consumer.
     """
     if wiki.base_url is None:
         raise RuntimeError("serve the development wiki first (the devwiki fixture does)")
-    return {
+    config: dict[str, Any] = {
         "TESTING": True,
         "SECRET_KEY": _TEST_SECRET_KEY,
         "WIKIMEDIA_WIKI_URL": wiki.base_url,
@@ -77,6 +79,14 @@ def dev_config(wiki: DevWiki) -> dict[str, Any]:
         "WIKIMEDIA_REDIRECT_URI": None,
         "WIKIMEDIA_DEV_WIKI": False,
     }
+    if oauth_version == "1.0a":  # the wiki's built-in 1.0a consumer (any loopback callback)
+        config.update(
+            WIKIMEDIA_OAUTH_VERSION="1.0a",
+            WIKIMEDIA_CLIENT_ID=DEV_OAUTH1_KEY,
+            WIKIMEDIA_CLIENT_SECRET=DEV_OAUTH1_SECRET,
+            WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX=True,
+        )
+    return config
 
 
 def dev_environ(wiki: DevWiki) -> dict[str, str]:

@@ -12,7 +12,7 @@ import time
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
-from . import pages, pending, signals
+from . import oauth1_login, pages, pending, signals
 from .errors import (
     LoginDeclined,
     LoginFailed,
@@ -25,6 +25,7 @@ from .errors import (
 from .extension import get_state
 from .login import end_login, start_login
 from .oauth import TokenRejected, WikiRefused, new_code_verifier
+from .oauth1 import IdentityRejected
 from .outbound import WikiGarbage, WikiUnreachable
 from .redirects import safe_next
 from .user import HiddenUser, ProfileError, WikimediaUser
@@ -86,6 +87,9 @@ def login() -> Response:
     )
     items = _get_pending()
     session.pop(FAILURE_KEY, None)
+    if st.oauth_version == oauth1_login.VERSION:
+        url, entry = oauth1_login.begin(st, nxt)
+        return _to_wiki(url, [*items, entry])
     entry = pending.PendingLogin(
         state=secrets.token_urlsafe(32),
         code_verifier=new_code_verifier(),
@@ -99,15 +103,19 @@ def login() -> Response:
         state=entry.state,
         code_verifier=entry.code_verifier,
     )
+    return _to_wiki(url, [*items, entry])
+
+
+def _to_wiki(url: str, items: list[pending.PendingLogin]) -> Response:
     response = redirect(url)
     response.headers["Cache-Control"] = "no-store"
-    _set_pending(response, [*items, entry])
+    _set_pending(response, items)
     return response
 
 
 # Reasons that point at an attack or a broken client rather than at the user or the wiki:
 # logged as warnings, so that they can be told apart from people pressing Cancel.
-_SUSPICIOUS = {"state", "code"}
+_SUSPICIOUS = {"state", "code", "identity"}
 
 
 def _fail(
@@ -192,14 +200,23 @@ def callback() -> Response:
     """Finish a login: check state, exchange the code, read the profile, store the record."""
     st = get_state(current_app)
     items = _get_pending()
-    if any(len(request.args.getlist(k)) > 1 for k in ("state", "code", "error")):
+    # OAuth 1.0a answers with oauth_token (the request token, our state) and oauth_verifier.
+    version1 = oauth1_login.is_callback(request.args)
+    state_name, code_name = ("oauth_token", "oauth_verifier") if version1 else ("state", "code")
+    kind = oauth1_login.VERSION if version1 else "2.0"
+    if any(len(request.args.getlist(k)) > 1 for k in (state_name, code_name, "error")):
         # Parameter pollution: never guess which value was meant.
         return _fail(LoginFailed(message="wikimedia-login-failed-malformed"), "state", items)
-    state = request.args.get("state", "")
+    state = request.args.get(state_name, "")
     # Bytes: compare_digest refuses str with non-ASCII characters (a 500 for state=%C3%A9).
     wanted = state.encode()
     entry = next(
-        (p for p in items if state and hmac.compare_digest(p.state.encode(), wanted)), None
+        (
+            p
+            for p in items
+            if state and p.oauth_version == kind and hmac.compare_digest(p.state.encode(), wanted)
+        ),
+        None,
     )
     others = [p for p in items if p is not entry]
     error = request.args.get("error")
@@ -234,7 +251,7 @@ def callback() -> Response:
             "state",
             items,
         )
-    code = request.args.get("code", "")
+    code = request.args.get(code_name, "")
     if not code or len(code) > 8192:
         return _fail(LoginFailed(message="wikimedia-login-failed-no-code"), "code", others)
     digest = hashlib.sha256(entry.state.encode()).hexdigest()
@@ -244,15 +261,27 @@ def callback() -> Response:
             "state",
             others,
         )
+    access_secret: str | None = None
     try:
-        tokens = st.oauth.exchange_code(
-            st.wiki_base(),
-            code=code,
-            redirect_uri=entry.redirect_uri,
-            code_verifier=entry.code_verifier,
-        )
-        profile = st.oauth.profile(st.wiki_base(), tokens.access_token)
+        if version1:
+            tokens, access_secret, profile = oauth1_login.exchange(st, entry, code)
+        else:
+            tokens = st.oauth.exchange_code(
+                st.wiki_base(),
+                code=code,
+                redirect_uri=entry.redirect_uri,
+                code_verifier=entry.code_verifier,
+            )
+            profile = st.oauth.profile(st.wiki_base(), tokens.access_token)
         user = WikimediaUser.from_profile(profile)
+    except IdentityRejected as exc:
+        # Not this wiki's statement about this request (signature, aud, iss, nonce, time).
+        log.warning("the OAuth 1.0a identify answer did not verify: %s", exc)
+        return _fail(
+            LoginFailed(message="wikimedia-login-failed-identity"),
+            "identity",
+            others,
+        )
     except WikiRefused as exc:
         if exc.error == "invalid_client":
             # Not the user's fault and not the wiki's: this tool's consumer key or secret is
@@ -296,7 +325,7 @@ def callback() -> Response:
     refusal = st.check_policies(user)
     if refusal is not None:
         return _fail(LoginRefused(refusal), "policy", others)
-    start_login(user, tokens)
+    start_login(user, tokens, oauth_version=kind, access_secret=access_secret)
     signals.logged_in.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
     # 303 to a clean URL: the code and state leave the address bar and never reach a Referer.
     response = redirect(entry.next, 303)

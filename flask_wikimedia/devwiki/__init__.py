@@ -26,11 +26,23 @@ Choices worth knowing (the real servers differ or are unknown here):
   as the real 1.39 answers, a 500 (``"1.39"``). On ``api.php`` a bad token is always MediaWiki's HTTP 200
   ``mwoauth-invalid-authorization`` error.
 - Access tokens are JWT-shaped but signed with random bytes: treat them as opaque.
+- It speaks OAuth 1.0a too (``DEV_OAUTH1_KEY``/``DEV_OAUTH1_SECRET``, or any
+  ``DevClient(oauth_version="1.0a")``): ``index.php?title=Special:OAuth/initiate``,
+  ``/authorize`` (or ``/authenticate``, the same consent page), ``/token`` and ``/identify``,
+  and ``api.php`` takes HMAC-SHA1 signed requests (see ``devwiki/oauth1.py``).
 """
 
 from __future__ import annotations
 
-from .models import DEV_CLIENT_ID, DevClient, DevUser
+from .models import DEV_CLIENT_ID, DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET, DevClient, DevUser
 from .wiki import DevWiki, DevWikiError
 
-__all__ = ["DEV_CLIENT_ID", "DevClient", "DevUser", "DevWiki", "DevWikiError"]
+__all__ = [
+    "DEV_CLIENT_ID",
+    "DEV_OAUTH1_KEY",
+    "DEV_OAUTH1_SECRET",
+    "DevClient",
+    "DevUser",
+    "DevWiki",
+    "DevWikiError",
+]

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from . import oauth1
 from .common import count, fault_response, get_wiki, html_page, json_response, rest_error
 from .models import ANONYMOUS_RIGHTS, DevUser
 from .oauth import bad_token_response, bearer_token
@@ -90,6 +91,16 @@ def api_php() -> Response:
                 ApiError(
                     "mwoauth-invalid-authorization",
                     "The authorization headers in your request are not valid: Invalid access token",
+                )
+            )
+    elif header.startswith("OAuth "):  # OAuth 1.0a: HMAC-SHA1 signed, checked for real
+        try:
+            access = oauth1.signed_access(wiki)
+        except oauth1.SignatureProblem as problem:
+            return api_error_response(
+                ApiError(
+                    "mwoauth-invalid-authorization",
+                    f"The authorization headers in your request are not valid: {problem}",
                 )
             )
     action = params.get("action")

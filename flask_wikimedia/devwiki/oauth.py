@@ -345,8 +345,9 @@ def consent() -> Response:
         )
     scopes = parse_scopes(values.get("scope"))
     returntoquery = _internal_query(values.get("returntoquery", ""))
+    returnto = _returnto(values.get("returnto"))
     if request.method == "POST":
-        return _consent_submit(wiki, client, scopes, returntoquery)
+        return _consent_submit(wiki, client, scopes, returnto, returntoquery)
     grants = [(s, GRANT_DESCRIPTIONS.get(s, s)) for s in scopes]
     return html_page(
         "consent.html",
@@ -356,15 +357,22 @@ def consent() -> Response:
         selected=next(iter(wiki.users), ""),
         csrf=wiki.csrf_token,
         scope=" ".join(scopes),
-        returnto=url_for("oauth.authorize"),
+        returnto=returnto,
         returntoquery=returntoquery,
         action=url_for("site.index_php"),
         private="privateinfo" in scopes or "mwoauth-authonlyprivate" in scopes,
     )
 
 
+def _returnto(value: str | None) -> str:
+    """Where the consent page sends the browser back: the OAuth 2.0 authorize endpoint, or
+    index.php for OAuth 1.0a's ``Special:OAuth/authorize``. Nothing else (no open redirect)."""
+    index = url_for("site.index_php")
+    return index if value == index else url_for("oauth.authorize")
+
+
 def _consent_submit(
-    wiki: DevWiki, client: DevClient, scopes: list[str], returntoquery: str
+    wiki: DevWiki, client: DevClient, scopes: list[str], returnto: str, returntoquery: str
 ) -> Response:
     token = request.form.get("wpEditToken", "")
     if not hmac.compare_digest(token.encode(), wiki.csrf_token.encode()):
@@ -376,7 +384,7 @@ def _consent_submit(
             description="The consent form's edit token is wrong; reload the page and retry.",
             hint=None,
         )
-    back = url_for("oauth.authorize") + "?" + (returntoquery + "&" if returntoquery else "")
+    back = returnto + "?" + (returntoquery + "&" if returntoquery else "")
     if "cancel" in request.form:
         return redirect(back + "approval_cancel=1")
     username = request.form.get("user", "")

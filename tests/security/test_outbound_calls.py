@@ -42,7 +42,7 @@ from flask_wikimedia.api import (
     AssertUserFailed,
     InvalidAuthorization,
     RateLimited,
-    _BearerAuth,
+    _CredentialAuth,
     app_session,
     user_session,
 )
@@ -50,6 +50,7 @@ from flask_wikimedia.devwiki import DevClient
 from flask_wikimedia.errors import ConfigurationError, WikiBadResponse, WikiUnavailable
 from flask_wikimedia.extension import get_state
 from flask_wikimedia.oauth import OAuthClient
+from flask_wikimedia.oauth1 import OAuth1Credentials
 from flask_wikimedia.outbound import (
     UnsafeURL,
     WikiUnreachable,
@@ -216,6 +217,27 @@ def test_app_token_never_reaches_a_capture_server(wiki, fast_redis, capture):
     _assert_no_token_reached(capture, APP_TOKEN)
 
 
+def test_oauth1_signature_never_reaches_a_capture_server(wiki, capture):
+    """OAuth 1.0a credentials are judged at the same point as the Bearer token: requests to
+    the wiki's origin are signed, hostile spellings are refused or go out unsigned."""
+    creds = OAuth1Credentials("consumer-key", "consumer-secret", "access-key", "access-secret")
+    session = ApiSession(
+        wiki.base_url, lambda stale: creds, user_agent=USER_AGENT, timeout=TIMEOUT, max_bytes=1000
+    )
+    good = wiki.base_url.split("://", 1)[1].split("/", 1)[0]
+    urls = hostile_spellings(good, capture.hostport)
+    outcomes = _fire(session, urls)
+    session.get(capture.root + "/w/api.php")  # control: the capture server sees plain requests
+    signer = _CredentialAuth(session, None, None)
+    signed = session.prepare_request(requests.Request("GET", session.api_url, auth=signer))
+    assert signed.headers["Authorization"].startswith("OAuth ") and signer.token is creds
+    assert capture.requests, "the capture server saw nothing: the test would prove nothing"
+    _assert_no_token_reached(capture, "access-key", "oauth_signature")
+    for url, outcome in outcomes.items():
+        if not plainly_one_origin(url):
+            assert outcome == "refused", (url, outcome)
+
+
 def test_send_refuses_a_token_for_another_origin_whoever_attached_it(capture):
     """The last look in ``send``: a prepared request carrying a Bearer header to another
     origin is refused, not sent (defence in depth behind the auth hook)."""
@@ -263,7 +285,7 @@ def test_token_is_attached_only_when_requests_connects_to_the_allowed_origin(url
     picks for the connection (its own pool key, and urllib3's reading of the URL) is exactly
     the allowed origin; and no token is attached to a URL that could be read two ways."""
     session = _standalone_session(ALLOWED)
-    bearer = _BearerAuth(session, None, None)
+    bearer = _CredentialAuth(session, None, None)
     try:
         prepared = session.prepare_request(requests.Request("GET", url, auth=bearer))
     except (UnsafeURL, requests.RequestException, ValueError, UnicodeError):
