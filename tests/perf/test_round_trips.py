@@ -27,7 +27,7 @@ from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.extension import get_state
 from flask_wikimedia.login import REF_KEY
 from flask_wikimedia.sessions import connect_redis, use_redis_sessions
-from flask_wikimedia.store import LoginRecord, RedisLoginStore
+from flask_wikimedia.store import LoginRecord, RedisLoginStore, new_reference
 from flask_wikimedia.testing import login
 
 SESSION_PREFIX = "perf:session:"
@@ -219,3 +219,19 @@ def test_a_page_decrypts_no_token(app, devwiki):
         assert client.get("/edit").status_code == 200
     assert opened == []
     assert len(store.cache) == 1
+
+
+def test_a_login_from_before_the_binding_still_works(app, devwiki, redis_server):
+    """A login stored under a random reference (before logins were bound to the session id)
+    is read on its own: two round trips until the user logs in again, never logged out."""
+    client = logged_in(app, devwiki)
+    store = get_state(app).store
+    current = store.get(_ref(client))
+    assert current is not None
+    legacy = new_reference()
+    store.create(legacy, current.record)
+    with client.session_transaction() as sess:
+        sess[REF_KEY] = legacy
+    with monitored("127.0.0.1", redis_server.port) as sent:
+        assert "Alice" in client.get("/api/whoami").text
+    assert [command_of(line) for line in sent] == ["EVALSHA", "HMGET", "EXISTS"], sent
