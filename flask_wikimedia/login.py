@@ -228,6 +228,10 @@ def _single_flight(
                     raise LoginEnded()
                 if done(current.record):
                     return CurrentLogin(ref, current, _user_of(current.record))
+                if current.failures != failures:
+                    # The holder before us failed between our last look and our taking the
+                    # lock: its failure answers us too (no second try at a failing wiki).
+                    raise WikiUnavailable()
                 try:
                     return work(current)
                 except (WikiUnavailable, WikiBadResponse):
