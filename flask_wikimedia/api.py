@@ -1,8 +1,9 @@
 """API sessions that act as the logged-in user, or as the app, on any Wikimedia project.
 
 ``user_session()`` gives a :class:`ApiSession` (a ``requests.Session``) for the configured wiki,
-``user_session("en.wikipedia.org")`` for another project. The Bearer token is attached to every
-request to that wiki (and to no other host) and refreshed when it is about to expire or when the
+``user_session("en.wikipedia.org")`` for another project. The Bearer token (for an OAuth 1.0a
+login: the HMAC-SHA1 signature) is attached to every request to that wiki (and to no other host),
+decided on the prepared URL, and refreshed when it is about to expire or when the
 wiki says it is no longer valid; requests follow the outbound limits (timeouts, size cap, no
 redirects, policy User-Agent); ``maxlag`` and ``Retry-After`` are honoured; Action API calls send
 ``assert=user`` so a silent fallback to anonymous is an error, not an anonymous edit. Errors come
@@ -36,10 +37,23 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app, has_request_context
 
+from . import oauth1_login
 from .errors import LoginRequired, WikiBadResponse, WikiUnavailable
 from .extension import get_state
 from .oauth import WikiRefused
-from .outbound import LimitsMixin, WikiGarbage, WikiUnreachable, json_body
+from .oauth1 import OAuth1Credentials
+from .outbound import (
+    LimitsMixin,
+    UnsafeURL,
+    WikiGarbage,
+    WikiUnreachable,
+    canonical_origin,
+    is_b64token,
+    json_body,
+    parse_retry_after,
+    prepared_url,
+    request_origin,
+)
 
 WIKIMEDIA_DOMAINS = (
     "wikipedia.org",
@@ -91,13 +105,39 @@ _REQUEST_ARGS = (
 
 
 class ApiError(Exception):
-    """The wiki answered an API request with an error (``code`` and ``info`` as MediaWiki says)."""
+    """The wiki answered an API request with an error (``code`` and ``info`` as MediaWiki says).
 
-    def __init__(self, code: str, info: str, response: requests.Response | None = None) -> None:
+    ``status`` is the HTTP status of the answer, if there was one. The response itself is not
+    kept: its request carries the Bearer token, which pickling the error or logging it with
+    ``repr`` would otherwise write out.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        info: str,
+        response: requests.Response | None = None,
+        *,
+        status: int | None = None,
+    ) -> None:
         super().__init__(f"{code}: {info}")
         self.code = code
         self.info = info
-        self.response = response
+        self.status = response.status_code if response is not None else status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild from code, info and status only (Exception's default would pass the message
+        # as ``code``), so an error pickled by a job queue comes back the same.
+        return (_rebuild_api_error, (type(self), self.code, self.info, self.status))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(code={self.code!r}, info={self.info!r}, status={self.status})"
+        )
+
+
+def _rebuild_api_error(cls: type[ApiError], code: str, info: str, status: int | None) -> ApiError:
+    return cls(code, info, status=status)
 
 
 class InvalidAuthorization(ApiError):
@@ -113,15 +153,20 @@ class RateLimited(ApiError):
     """``maxlag``, ``ratelimited`` or HTTP 429 that did not clear after the retries."""
 
 
-TokenProvider = Callable[[str | None], str]
+#: A Bearer token (OAuth 2.0, app tokens) or the credentials that sign OAuth 1.0a requests.
+Credential = str | OAuth1Credentials
+TokenProvider = Callable[[Credential | None], Credential]
 
 
 class ApiSession(LimitsMixin):
     """A ``requests.Session`` for one wiki that acts as a user or the app.
 
     ``token_provider(stale)`` returns the access token to use; called with the token the wiki
-    just refused, it must return a fresh one (or raise). The token goes only to requests for
-    this wiki's origin; anything else the session is asked to fetch goes without it.
+    just refused, it must return a fresh one (or raise). The token goes only to requests whose
+    prepared URL (what ``requests`` really sends) has this wiki's origin, checked again when
+    the request is sent; another clean URL is fetched without it, and a URL that could be read
+    two ways (userinfo, backslashes, control characters, odd host spellings) raises
+    :class:`~flask_wikimedia.outbound.UnsafeURL` before anything is sent.
     ``max_retries`` and ``max_retry_after`` bound the waiting for ``maxlag``, rate limits and
     ``503`` answers that carry ``Retry-After``.
     """
@@ -145,7 +190,7 @@ class ApiSession(LimitsMixin):
         self.wiki_url = wiki_url.rstrip("/")
         self.api_url = self.wiki_url + "/api.php"
         self.rest_url = self.wiki_url + "/rest.php"
-        self.origin = _origin(self.wiki_url)
+        self.origin = request_origin(self.wiki_url)
         self._token_provider = token_provider
         self.assert_user = assert_user
         self.maxlag = maxlag
@@ -161,7 +206,7 @@ class ApiSession(LimitsMixin):
         # Name any positional arguments (requests' own order) so headers can be merged.
         kwargs.update(zip(_REQUEST_ARGS, args, strict=False))
         target = url.decode() if isinstance(url, bytes) else url
-        with_token = _origin(target) == self.origin
+        request_origin(target)  # a URL that could be read two ways is refused up front
         headers = dict(kwargs.pop("headers", None) or {})
         agent = headers.get("User-Agent")
         if agent and not str(agent).startswith(self.user_agent):
@@ -170,16 +215,13 @@ class ApiSession(LimitsMixin):
             headers["User-Agent"] = f"{self.user_agent} {agent}"
         if kwargs.get("timeout") is None:  # mwapi passes timeout=None: never wait forever
             kwargs["timeout"] = self.timeout
-        stale: str | None = None
+        their_auth = kwargs.pop("auth", None)
+        stale: Credential | None = None
         attempt = 0
         while True:
-            sent = dict(headers)
-            token = None
-            if with_token:
-                token = self._token_provider(stale)
-                sent["Authorization"] = f"Bearer {token}"
+            bearer = _CredentialAuth(self, stale, their_auth)
             try:
-                response = super().request(method, url, headers=sent, **kwargs)
+                response = super().request(method, url, headers=headers, auth=bearer, **kwargs)
             except WikiUnreachable as exc:
                 wait = self._wait(exc.status, exc.retry_after)
                 if wait is not None and attempt < self.max_retries:
@@ -191,6 +233,7 @@ class ApiSession(LimitsMixin):
                 ) from exc
             except WikiGarbage as exc:
                 raise WikiBadResponse(f"The wiki's API answer was unusable ({exc}).") from exc
+            token = bearer.token
             if token is not None and _token_refused(response):
                 if stale is not None:  # refused again, even after a refresh: no loop
                     raise InvalidAuthorization(
@@ -205,6 +248,14 @@ class ApiSession(LimitsMixin):
                 continue
             return response
 
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """The last look before the adapter connects: the token may only leave for our origin,
+        judged from the URL being sent, by the parsers ``requests`` itself uses."""
+        origin = canonical_origin(str(request.url))
+        if "Authorization" in request.headers and origin != self.origin:
+            raise UnsafeURL(f"refusing to send the credentials to {origin[1]!r}")
+        return super().send(request, **kwargs)
+
     def _wait(
         self,
         status: int | None,
@@ -214,13 +265,14 @@ class ApiSession(LimitsMixin):
         """Seconds to wait before retrying, or None if this answer is not worth a retry."""
         error = response.headers.get("MediaWiki-API-Error") if response is not None else None
         limited = error in ("maxlag", "ratelimited") or status == 429
-        if not limited and not (status == 503 and retry_after is not None):
+        # Retry-After is the wiki's to send and ours to distrust: nan, inf, -1, 1e309 or a
+        # garbage date read as absent (time.sleep(nan) raises), and the wait is capped.
+        seconds = parse_retry_after(retry_after, self.max_retry_after)
+        if not limited and not (status == 503 and seconds is not None):
             return None
-        try:
-            seconds = float(retry_after) if retry_after is not None else DEFAULT_RETRY_AFTER
-        except ValueError:
-            seconds = DEFAULT_RETRY_AFTER
-        return min(max(seconds, 0.0), self.max_retry_after)
+        if seconds is None:
+            seconds = min(DEFAULT_RETRY_AFTER, max(self.max_retry_after, 0.0))
+        return seconds
 
     # -- Action API -------------------------------------------------------------------------
 
@@ -317,14 +369,37 @@ class ApiSession(LimitsMixin):
         return body
 
 
-def _origin(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return ""
-    default = {"https": 443, "http": 80}.get(parts.scheme)
-    return f"{parts.scheme}://{parts.hostname}:{port or default}"
+class _CredentialAuth(requests.auth.AuthBase):
+    """Attaches the credential to a prepared request whose URL has the session's origin: the
+    Bearer header, or the OAuth 1.0a signature.
+
+    Run by ``requests`` after it prepared the URL, so the decision is taken on the URL that
+    will be sent, not on a separate parse of what the caller passed (invariant 6); an OAuth
+    1.0a request is signed over that same final URL and body, with a fresh nonce and timestamp
+    on every retry (each retry prepares the request again).
+    """
+
+    def __init__(self, session: ApiSession, stale: Credential | None, inner: Any) -> None:
+        self.session = session
+        self.stale = stale
+        self.inner = inner
+        self.token: Credential | None = None
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self.inner is not None:  # the caller's own auth, if any, runs first
+            request = self.inner(request)
+        if canonical_origin(str(request.url)) != self.session.origin:
+            return request
+        token = self.session._token_provider(self.stale)
+        if isinstance(token, OAuth1Credentials):
+            self.token = token
+            signed: requests.PreparedRequest = token.auth()(request)
+            return signed
+        if not is_b64token(token):  # never a header the wiki (or a config) could break
+            raise WikiBadResponse("The access token is not usable as a Bearer token.")
+        self.token = token
+        request.headers["Authorization"] = f"Bearer {token}"
+        return request
 
 
 def _rest_message(body: dict[str, Any]) -> str:
@@ -422,7 +497,11 @@ def resolve_wiki(wiki: str | None) -> str:
     own_host = urlsplit(base).hostname or ""
     extra = {str(h).lower() for h in current_app.config.get("WIKIMEDIA_API_HOSTS") or ()}
     https_default = parts.scheme == "https" and port in (None, 443)
-    allowed = _origin(url) == _origin(base) or (
+    try:
+        same_wiki = canonical_origin(prepared_url(url)) == canonical_origin(prepared_url(base))
+    except UnsafeURL:
+        raise ValueError(f"not a wiki URL: {wiki!r}") from None
+    allowed = same_wiki or (
         https_default and (host in extra or (_is_wikimedia(own_host) and _is_wikimedia(host)))
     )
     if not allowed:
@@ -450,10 +529,15 @@ def user_session(wiki: str | None = None, **options: Any) -> ApiSession:
         raise LoginRequired()
     state = get_state(current_app)
 
-    def token(stale: str | None) -> str:
-        login = usable_login(stale)
+    def token(stale: Credential | None) -> Credential:
+        login = usable_login(stale.token if isinstance(stale, OAuth1Credentials) else stale)
         if login is None:
             raise LoginRequired("Your login has ended; please log in again.")
+        if login.record.oauth_version == oauth1_login.VERSION:
+            signer = oauth1_login.credentials(state, login.record)
+            if signer is None:
+                raise LoginRequired("Your login has ended; please log in again.")
+            return signer
         return login.record.access_token
 
     return ApiSession(
@@ -495,7 +579,7 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
     wiki_base = state.wiki_base()
     oauth = state.oauth
 
-    def token(stale: str | None) -> str:
+    def token(stale: Credential | None) -> Credential:
         if configured:
             if stale is not None:
                 raise InvalidAuthorization(_INVALID_AUTH, "the wiki refused WIKIMEDIA_APP_TOKEN")

@@ -2,8 +2,11 @@
 
 All listed names are required. A logged-out browser GET is redirected to the login with
 ``next`` set to the current path; other requests (POST, JSON clients) get a 401. A logged-in
-user who lacks something gets a 403 page naming what is missing. Rights are about acting, so
-``requires_right`` also refuses blocked users unless ``allow_blocked=True``. Each decorator
+user who lacks something gets a 403 page naming what is missing. ``requires_right``,
+``requires_group`` and ``requires_grant`` all refuse blocked users unless ``allow_blocked=True``
+(they guard actions, and a block is the wiki saying this account may not act; one rule for the
+three, so swapping one decorator for another never lets a blocked user in). ``login_required``
+lets blocked users through: they may still see their own pages. Each decorator
 works on sync and async views and takes ``fresh=True`` to re-read the profile from the wiki
 before deciding (for sensitive routes).
 """
@@ -36,8 +39,10 @@ def unauthorized() -> Response:
     if handler is not None:
         return current_app.make_response(current_app.ensure_sync(handler)())
     if _is_browser_navigation():
+        # With the mount point (SCRIPT_NAME): an app mounted at /a must come back to
+        # /a/private, not /private, which is another app's (safe_next refuses it).
         path = request.full_path if request.query_string else request.path
-        return redirect(url_for("wikimedia.login", next=path))
+        return redirect(url_for("wikimedia.login", next=request.script_root + path))
     raise LoginRequired()
 
 
@@ -85,25 +90,36 @@ def requires_right(
     return _guard(check, fresh)
 
 
-def requires_group(*groups: str, fresh: bool = False) -> Callable[[F], F]:
-    """The user must be in every one of ``groups`` (effective groups, e.g. ``sysop``)."""
-    return _requires_all("groups", groups, "requires_group", fresh)
+def requires_group(
+    *groups: str, allow_blocked: bool = False, fresh: bool = False
+) -> Callable[[F], F]:
+    """The user must be in every one of ``groups`` (effective groups, e.g. ``sysop``), and not
+    be blocked."""
+    return _requires_all("groups", groups, "requires_group", allow_blocked, fresh)
 
 
-def requires_grant(*grants: str, fresh: bool = False) -> Callable[[F], F]:
-    """The user must have granted this tool every one of ``grants`` (e.g. ``editpage``)."""
-    return _requires_all("grants", grants, "requires_grant", fresh)
+def requires_grant(
+    *grants: str, allow_blocked: bool = False, fresh: bool = False
+) -> Callable[[F], F]:
+    """The user must have granted this tool every one of ``grants`` (e.g. ``editpage``), and
+    not be blocked."""
+    return _requires_all("grants", grants, "requires_grant", allow_blocked, fresh)
 
 
 def _requires_all(
-    field: Literal["groups", "grants"], names: tuple[str, ...], decorator: str, fresh: bool
+    field: Literal["groups", "grants"],
+    names: tuple[str, ...],
+    decorator: str,
+    allow_blocked: bool,
+    fresh: bool,
 ) -> Callable[[F], F]:
     _require_names(names, decorator)
 
     def check(user: WikimediaUser) -> None:
         missing = set(names) - getattr(user, field)
-        if missing:
-            raise MissingPermissions(**{field: missing})
+        blocked = user.blocked and not allow_blocked
+        if missing or blocked:
+            raise MissingPermissions(blocked=blocked, **{field: missing})
 
     return _guard(check, fresh)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import json, render_template, request
+from markupsafe import Markup
 from werkzeug.exceptions import (
     BadGateway,
     BadRequest,
@@ -21,6 +22,8 @@ from werkzeug.exceptions import (
 )
 from werkzeug.sansio.response import Response as SansIOResponse
 from werkzeug.wrappers import Response
+
+from .messages import LIBRARY_CATALOG, msg
 
 
 def wants_json() -> bool:
@@ -36,18 +39,54 @@ class WikimediaError(HTTPException):
 
     ``title`` is a short heading for people; ``description`` says what happened and what to do.
     ``reason`` is a stable machine-readable word for JSON clients and the ``login_failed`` signal.
+
+    Pages are translated: ``title_key`` and ``message`` name messages in the extension's catalog
+    (``flask_wikimedia/i18n/``), shown in the request's language (see ``messages``), while
+    ``title`` and ``description`` stay English for logs, signals and JSON clients. A raiser that
+    passes its own ``description`` text (a login policy's, say) gets it shown as it is.
     """
 
     code = 500
     title = "Something went wrong"
+    title_key = "wikimedia-error-title"
     reason = "error"
-    #: What the page says when the raiser gives no description of its own.
-    default_description: str | None = None
+    #: The message shown when the raiser gives no description of its own.
+    default_message: str | None = None
 
-    def __init__(self, description: str | None = None, *, reason: str | None = None) -> None:
-        super().__init__(description or self.default_description)
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        reason: str | None = None,
+        message: str | None = None,
+        params: tuple[str, ...] = (),
+    ) -> None:
+        # The raiser's own text wins over any message key.
+        self.message = (message or self.default_message) if description is None else None
+        message = self.message
+        self.params = params
+        if message is not None:
+            description = LIBRARY_CATALOG.text(message, "en", *params)
+        super().__init__(description)
         if reason is not None:
             self.reason = reason
+
+    @property
+    def default_description(self) -> str | None:
+        """The English text of ``default_message`` (kept for apps that read it)."""
+        if self.default_message is None:
+            return None
+        return LIBRARY_CATALOG.text(self.default_message, "en")
+
+    def page_title(self) -> Markup:
+        """The heading, in the request's language."""
+        return msg(self.title_key)
+
+    def page_text(self) -> Markup:
+        """What happened and what to do, in the request's language (HTML-safe)."""
+        if self.message is not None:
+            return msg(self.message, *self.params)
+        return Markup.escape(self.description or "")
 
     def get_response(  # type: ignore[override]
         self,
@@ -74,6 +113,7 @@ class LoginFailed(WikimediaError, BadRequest):
 
     code = 400
     title = "Login failed"
+    title_key = "wikimedia-login-failed-title"
     reason = "login_failed"
 
 
@@ -82,12 +122,9 @@ class LoginDeclined(WikimediaError, Forbidden):
 
     code = 403
     title = "You declined"
+    title_key = "wikimedia-declined-title"
     reason = "declined"
-
-    default_description = (
-        "You chose not to allow this tool to use your Wikimedia account, so you are "
-        "not logged in. You can try again whenever you like."
-    )
+    default_message = "wikimedia-declined-text"
 
 
 class LoginRefused(WikimediaError, Forbidden):
@@ -95,6 +132,7 @@ class LoginRefused(WikimediaError, Forbidden):
 
     code = 403
     title = "Login refused"
+    title_key = "wikimedia-refused-title"
     reason = "refused"
 
 
@@ -103,9 +141,9 @@ class LoginRequired(WikimediaError, Unauthorized):
 
     code = 401
     title = "Login required"
+    title_key = "wikimedia-login-required-title"
     reason = "login_required"
-
-    default_description = "You need to log in with Wikimedia first."
+    default_message = "wikimedia-login-required-text"
 
     def extra_headers(self) -> list[tuple[str, str]]:
         # Not a Bearer/Basic resource: the login is a browser redirect flow.
@@ -117,6 +155,7 @@ class MissingPermissions(WikimediaError, Forbidden):
 
     code = 403
     title = "Not allowed"
+    title_key = "wikimedia-forbidden-title"
     reason = "forbidden"
 
     def __init__(
@@ -131,21 +170,32 @@ class MissingPermissions(WikimediaError, Forbidden):
         self.missing_grants = tuple(sorted(grants))
         self.missing_groups = tuple(sorted(groups))
         self.blocked = blocked
-        parts = []
+        #: One sentence per kind of thing missing: (message key, names).
+        self.sentences: list[tuple[str, tuple[str, ...]]] = []
         if blocked:
-            parts.append("your account is blocked")
-        if self.missing_rights:
-            parts.append("you need the right(s): " + ", ".join(self.missing_rights))
-        if self.missing_groups:
-            parts.append("you need to be in the group(s): " + ", ".join(self.missing_groups))
-        if self.missing_grants:
-            parts.append(
-                "this tool needs your permission for: "
-                + ", ".join(self.missing_grants)
-                + " (log out and log in again to grant it)"
-            )
-        text = "; ".join(parts) or "you are not allowed to see this page"
-        super().__init__(text[0].upper() + text[1:] + ".")
+            self.sentences.append(("wikimedia-forbidden-blocked", ()))
+        for kind, names in (
+            ("right", self.missing_rights),
+            ("group", self.missing_groups),
+            ("grant", self.missing_grants),
+        ):
+            if names:
+                plural = "s" if len(names) > 1 else ""
+                self.sentences.append((f"wikimedia-forbidden-{kind}{plural}", names))
+        if not self.sentences:
+            self.sentences.append(("wikimedia-forbidden-other", ()))
+        english = " ".join(
+            LIBRARY_CATALOG.text(key, "en", ", ".join(names)) for key, names in self.sentences
+        )
+        super().__init__(english)
+
+    def page_text(self) -> Markup:
+        """The sentences in the request's language, each missing name as ``<code>``."""
+        parts = []
+        for key, names in self.sentences:
+            listed = Markup(", ").join(Markup("<code>{}</code>").format(n) for n in names)
+            parts.append(msg(key, listed))
+        return Markup(" ").join(parts)
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -158,12 +208,9 @@ class WikiBadResponse(WikimediaError, BadGateway):
 
     code = 502
     title = "The wiki gave an unexpected answer"
+    title_key = "wikimedia-wiki-bad-response-title"
     reason = "wiki_bad_response"
-
-    default_description = (
-        "The wiki answered in a way this tool did not understand. Nothing was stored; "
-        "please try again in a moment."
-    )
+    default_message = "wikimedia-wiki-bad-response-text"
 
 
 class WikiUnavailable(WikimediaError, ServiceUnavailable):
@@ -171,12 +218,9 @@ class WikiUnavailable(WikimediaError, ServiceUnavailable):
 
     code = 503
     title = "The wiki is not answering"
+    title_key = "wikimedia-wiki-unavailable-title"
     reason = "wiki_unavailable"
-
-    default_description = (
-        "The wiki could not be reached in time. You are still logged in; please try "
-        "again in a moment."
-    )
+    default_message = "wikimedia-wiki-unavailable-text"
 
     def extra_headers(self) -> list[tuple[str, str]]:
         return [("Retry-After", "30")]
@@ -187,11 +231,9 @@ class StoreUnavailable(WikimediaError, ServiceUnavailable):
 
     code = 503
     title = "Temporarily unavailable"
+    title_key = "wikimedia-store-unavailable-title"
     reason = "store_unavailable"
-
-    default_description = (
-        "This tool cannot reach its session store right now. Please try again in a minute."
-    )
+    default_message = "wikimedia-store-unavailable-text"
 
     def extra_headers(self) -> list[tuple[str, str]]:
         return [("Retry-After", "10")]

@@ -8,7 +8,8 @@ Config keys (set them before ``init_app``):
 ``WIKIMEDIA_REDIRECT_URI``         the registered callback URL (default: external URL of ``wikimedia.callback``)
 ``WIKIMEDIA_SCOPES``               grants to ask for (list or space-separated); default: all the consumer's
 ``WIKIMEDIA_USER_AGENT``           ``ToolName/1.0 (https://tool.example; you@example.org)`` (required outside debug/testing)
-``WIKIMEDIA_REDIS``                a ``redis.Redis`` or a URL; falls back to Flask-Session's ``SESSION_REDIS``
+``WIKIMEDIA_REDIS``                a ``redis.Redis`` (Sentinel's ``master_for`` too), a ``RedisCluster`` or a URL;
+                                   falls back to Flask-Session's ``SESSION_REDIS``
 ``WIKIMEDIA_KEY_PREFIX``           Redis key prefix for login records (default ``SESSION_KEY_PREFIX`` + ``wikimedia:``)
 ``WIKIMEDIA_REDIS_WAIT_REPLICAS``  replicas a login, refresh or logout waits for (``WAIT``; 0 = off)
 ``WIKIMEDIA_REDIS_WAIT_TIMEOUT``   how long it waits for them, milliseconds (100)
@@ -23,27 +24,34 @@ Config keys (set them before ``init_app``):
 ``WIKIMEDIA_APP_TOKEN``            owner-only or personal API token for ``api.app_session()``
 ``WIKIMEDIA_URL_PREFIX``           where the blueprint is mounted (``/auth``)
 ``WIKIMEDIA_DEV_WIKI``             True (debug/testing only): serve the development wiki at ``/_devwiki``
+``WIKIMEDIA_OAUTH_VERSION``        ``"2.0"`` (default) or ``"1.0a"`` (then CLIENT_ID/SECRET are a 1.0a consumer's)
+``WIKIMEDIA_OAUTH1_CLIENT_ID`` / ``_SECRET``  with 2.0: the old 1.0a consumer, kept for its logins
+``WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX``  True if the 1.0a consumer is "callback is prefix" (False: ``oob``)
+
+``SECRET_KEY`` is required, and at least 32 bytes outside debug/testing. The rules (defaults,
+types, what refuses to start) live in ``flask_wikimedia.settings``, shared with
+``flask wikimedia check`` and the sample tool; ``init_app`` raises one ``ConfigurationProblems``
+listing every problem.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-import redis
 from flask import Flask, current_app, request, url_for
 from markupsafe import Markup, escape
-from redis.cluster import RedisCluster
 
+from . import settings
 from .crypto import KeyNamer, Sealer
-from .errors import ConfigurationError
 from .oauth import OAuthClient
-from .outbound import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, full_user_agent
-from .sessions import bounded_client, connect_redis, harden_sessions
-from .store import Durability, LoginStore, MemoryLoginStore, RedisLoginStore
+from .oauth1 import OAuth1Client
+from .outbound import full_user_agent
+from .sessions import SESSION_NAMES, harden_sessions, read_logins_with_sessions, wait_for_replicas
+from .store import LoginStore, MemoryLoginStore, RedisLoginStore
 from .user import WikimediaUser
 
 if TYPE_CHECKING:
@@ -51,9 +59,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flask_wikimedia")
 
-DEFAULT_WIKI_URL = "https://meta.wikimedia.org/w"
 DEV_MOUNT = "/_devwiki"
-DEV_USER_AGENT = "Flask-Wikimedia-development/0 (local development; no contact)"
 
 LoginCheck = Callable[[WikimediaUser], "str | None"]
 
@@ -76,12 +82,30 @@ class WikimediaState:
     required_groups: frozenset[str]
     dev_wiki: DevWiki | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: The OAuth version of new logins ("2.0" or "1.0a"); each login record keeps its own.
+    oauth_version: str = "2.0"
+    #: The OAuth 1.0a consumer: new logins when ``oauth_version`` is "1.0a", and the logins
+    #: made with it during a move to 2.0 (``WIKIMEDIA_OAUTH1_CLIENT_ID``). None: no 1.0a.
+    oauth1: OAuth1Client | None = None
 
     def wiki_base(self) -> str:
-        """The wiki's script path URL, e.g. ``https://meta.wikimedia.org/w``."""
+        """The wiki's script path URL for this server's own calls (tokens, profile, API), e.g.
+        ``https://meta.wikimedia.org/w``.
+
+        For the development wiki mounted in this app: this server's own address, never the
+        request's ``Host`` header, which the client chooses (a forged one would point the
+        server's token requests at any host; docs/security.md, HH-3).
+        """
         if self.wiki_url is not None:
             return self.wiki_url
-        return request.host_url.rstrip("/") + DEV_MOUNT + "/w"
+        return _own_origin() + request.script_root + DEV_MOUNT + "/w"
+
+    def browser_wiki_base(self) -> str:
+        """Where the browser is sent for the consent page: the wiki, or for the development
+        wiki a path on this site (relative, so it works whatever name the browser used)."""
+        if self.wiki_url is not None:
+            return self.wiki_url
+        return request.script_root + DEV_MOUNT + "/w"
 
     def redirect_uri(self) -> str:
         if self.configured_redirect_uri:
@@ -110,6 +134,23 @@ class WikimediaState:
         return None
 
 
+def _own_origin() -> str:
+    """This server's own origin: the address of the socket that accepted the request (the
+    development server and gunicorn put it in the environ), else the configured
+    ``SERVER_NAME``, else ``localhost``. Never a request header."""
+    sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    if sock is not None:
+        try:
+            host, port = sock.getsockname()[:2]
+        except (OSError, TypeError, ValueError):
+            pass
+        else:
+            scheme = "https" if isinstance(sock, ssl.SSLSocket) else "http"
+            return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+    scheme = current_app.config.get("PREFERRED_URL_SCHEME") or "http"
+    return f"{scheme}://{current_app.config.get('SERVER_NAME') or 'localhost'}"
+
+
 def get_state(app: Flask) -> WikimediaState:
     try:
         state: WikimediaState = app.extensions["wikimedia"]
@@ -119,68 +160,6 @@ def get_state(app: Flask) -> WikimediaState:
             "wikimedia.init_app(app)."
         ) from None
     return state
-
-
-def _scopes(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return " ".join(value.split())
-    if isinstance(value, Iterable):
-        return " ".join(str(v) for v in value)
-    raise ConfigurationError(
-        "WIKIMEDIA_SCOPES must be a list of grants or a space-separated string"
-    )
-
-
-def _names(value: object, key: str) -> frozenset[str]:
-    if not value:
-        return frozenset()
-    if isinstance(value, str):
-        return frozenset(value.replace(",", " ").split())
-    if isinstance(value, Iterable):
-        return frozenset(str(v) for v in value)
-    raise ConfigurationError(f"{key} must be a list of names")
-
-
-def _https_or_loopback(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return True
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
-
-
-def _redis_client(value: object) -> redis.Redis | RedisCluster | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, redis.Redis | RedisCluster):
-        # A client built as Flask-Session's docs show retries for many seconds on a hung
-        # Redis, and one without socket_timeout waits forever: use a fast-failing copy.
-        # (A Sentinel-managed client, from Sentinel.master_for, is a redis.Redis too.)
-        return bounded_client(value)
-    if isinstance(value, str):
-        # Short timeouts, no retry storms: Redis trouble must be a fast 503 (invariant 7).
-        return connect_redis(value)
-    raise ConfigurationError(
-        "WIKIMEDIA_REDIS must be a redis.Redis client (Sentinel's master_for() makes one too), "
-        "a redis.cluster.RedisCluster client, or a redis:// URL"
-    )
-
-
-def _durability(cfg: Mapping[str, Any], client: redis.Redis | RedisCluster) -> Durability:
-    try:
-        durability = Durability.from_config(cfg)
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            "WIKIMEDIA_REDIS_WAIT_REPLICAS and WIKIMEDIA_REDIS_WAIT_TIMEOUT must be whole "
-            "numbers (replicas, milliseconds)"
-        ) from None
-    if durability.replicas > 0 and isinstance(client, RedisCluster):
-        raise ConfigurationError(
-            "WIKIMEDIA_REDIS_WAIT_REPLICAS is not available on a Redis Cluster (WAIT only "
-            "covers one node's writes): remove it, or use one Redis or a Sentinel group."
-        )
-    return durability
 
 
 class Wikimedia:
@@ -211,49 +190,20 @@ class Wikimedia:
         return func
 
     def init_app(self, app: Flask) -> None:
-        cfg = app.config
-        cfg.setdefault("WIKIMEDIA_CLIENT_ID", None)
-        cfg.setdefault("WIKIMEDIA_CLIENT_SECRET", None)
-        cfg.setdefault("WIKIMEDIA_WIKI_URL", DEFAULT_WIKI_URL)
-        cfg.setdefault("WIKIMEDIA_REDIRECT_URI", None)
-        cfg.setdefault("WIKIMEDIA_SCOPES", None)
-        cfg.setdefault("WIKIMEDIA_USER_AGENT", None)
-        cfg.setdefault("WIKIMEDIA_REDIS", None)
-        cfg.setdefault("WIKIMEDIA_KEY_PREFIX", None)
-        cfg.setdefault("WIKIMEDIA_PROFILE_MAX_AGE", 300)
-        cfg.setdefault("WIKIMEDIA_LOGIN_TTL", None)
-        cfg.setdefault("WIKIMEDIA_REDIS_WAIT_REPLICAS", 0)
-        cfg.setdefault("WIKIMEDIA_REDIS_WAIT_TIMEOUT", 100)
-        cfg.setdefault("WIKIMEDIA_TIMEOUT", DEFAULT_TIMEOUT)
-        cfg.setdefault("WIKIMEDIA_MAX_RESPONSE_BYTES", DEFAULT_MAX_BYTES)
-        cfg.setdefault("WIKIMEDIA_DENY_BLOCKED", False)
-        cfg.setdefault("WIKIMEDIA_REQUIRE_CONFIRMED_EMAIL", False)
-        cfg.setdefault("WIKIMEDIA_REQUIRED_RIGHTS", ())
-        cfg.setdefault("WIKIMEDIA_REQUIRED_GROUPS", ())
-        cfg.setdefault("WIKIMEDIA_URL_PREFIX", "/auth")
-        cfg.setdefault("WIKIMEDIA_DEV_WIKI", False)
+        """Check the configuration (every problem at once, see ``flask_wikimedia.settings``),
+        then register the login views, template globals and the ``flask wikimedia`` commands.
 
-        relaxed = bool(app.debug or app.testing)
-        secret_key = app.secret_key
-        if not secret_key:
-            raise ConfigurationError(
-                "Flask-Wikimedia needs SECRET_KEY: it derives the keys that encrypt login "
-                "records from it. Set a long random value (python -c 'import secrets; "
-                "print(secrets.token_urlsafe(48))')."
-            )
-        fallbacks = cfg.get("SECRET_KEY_FALLBACKS") or []
+        :raises ConfigurationProblems: (a ``ConfigurationError``) listing each problem and its fix.
+        """
+        conf = settings.load(app)
+        secret_key = conf.secret_key
+        fallbacks = list(conf.fallbacks)
 
         dev_wiki = None
-        wiki_url: str | None = str(cfg["WIKIMEDIA_WIKI_URL"]).rstrip("/")
-        client_id = cfg["WIKIMEDIA_CLIENT_ID"]
-        client_secret = cfg["WIKIMEDIA_CLIENT_SECRET"] or None
-        if cfg["WIKIMEDIA_DEV_WIKI"]:
-            if not relaxed:
-                raise ConfigurationError(
-                    "WIKIMEDIA_DEV_WIKI is for local development and tests only: it serves a "
-                    "fake wiki where anyone can log in as anyone. Turn it off, or run with "
-                    "debug or testing on."
-                )
+        wiki_url = conf.wiki_url
+        client_id = conf.client_id
+        client_secret = conf.client_secret
+        if conf.dev_wiki:
             from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
             from .devwiki import DEV_CLIENT_ID, DevWiki
@@ -262,97 +212,60 @@ class Wikimedia:
             app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
                 app.wsgi_app, {DEV_MOUNT: dev_wiki.create_app()}
             )
-            wiki_url = None
             client_id = DEV_CLIENT_ID
-            client_secret = None
             log.warning(
                 "Flask-Wikimedia: the development wiki is mounted at %s: NOT a real login",
                 DEV_MOUNT,
             )
-        if not client_id:
-            raise ConfigurationError(
-                "Set WIKIMEDIA_CLIENT_ID to your OAuth 2.0 consumer key (register one at "
-                "https://meta.wikimedia.org/wiki/Special:OAuthConsumerRegistration/propose/oauth2), "
-                "or WIKIMEDIA_DEV_WIKI = True to try things locally against the development wiki."
-            )
-        if wiki_url is not None and not relaxed and not _https_or_loopback(wiki_url):
-            raise ConfigurationError(
-                f"WIKIMEDIA_WIKI_URL {wiki_url!r} is not https: tokens and the client secret "
-                "would cross the network in clear. Use the wiki's https URL."
-            )
-        agent = cfg["WIKIMEDIA_USER_AGENT"]
-        if not agent:
-            if not relaxed:
-                raise ConfigurationError(
-                    "Set WIKIMEDIA_USER_AGENT, e.g. 'MyTool/1.0 (https://mytool.toolforge.org; "
-                    "you@example.org)': Wikimedia's User-Agent policy requires a descriptive "
-                    "agent with contact details, and blocks generic ones."
-                )
-            agent = DEV_USER_AGENT
-        if (
-            not relaxed
-            and not cfg["WIKIMEDIA_REDIRECT_URI"]
-            and not cfg.get("SERVER_NAME")
-            and not cfg.get("TRUSTED_HOSTS")
-        ):
-            raise ConfigurationError(
-                "Set WIKIMEDIA_REDIRECT_URI to the callback URL you registered (e.g. "
-                "'https://mytool.toolforge.org/auth/callback'), or SERVER_NAME/TRUSTED_HOSTS: "
-                "otherwise the callback URL would be derived from the request's Host header."
-            )
-        timeout = cfg["WIKIMEDIA_TIMEOUT"]
-        if isinstance(timeout, int | float):
-            timeout = (float(timeout), float(timeout))
-        timeout = (float(timeout[0]), float(timeout[1]))
-
-        login_ttl = cfg["WIKIMEDIA_LOGIN_TTL"] or int(
-            app.permanent_session_lifetime.total_seconds()
-        )
-        client = _redis_client(cfg["WIKIMEDIA_REDIS"]) or _redis_client(cfg.get("SESSION_REDIS"))
+        agent = conf.user_agent
+        timeout = conf.timeout
+        login_ttl = conf.login_ttl
+        client = conf.redis
         store: LoginStore
         if client is not None:
-            prefix = cfg["WIKIMEDIA_KEY_PREFIX"]
-            if prefix is None:
-                prefix = str(cfg.get("SESSION_KEY_PREFIX") or "") + "wikimedia:"
             store = RedisLoginStore(
                 client,
-                str(prefix),
+                conf.key_prefix,
                 Sealer(secret_key, "login-record", fallbacks),
-                int(login_ttl),
+                login_ttl,
                 KeyNamer(secret_key, "login"),
-                _durability(cfg, client),
+                conf.durability,
+                session_namer=KeyNamer(secret_key, SESSION_NAMES),
             )
-        elif relaxed:
+            # If sessions are on this Redis too, a login is read with its session (issue 12).
+            read_logins_with_sessions(app, client, store.session_keys)
+            # A login's or logout's session write waits for the same replicas.
+            wait_for_replicas(app, conf.durability)
+        else:  # debug/testing only: settings.load refuses this otherwise
             log.warning("Flask-Wikimedia: no Redis configured; keeping logins in this process")
-            store = MemoryLoginStore(int(login_ttl))
-        else:
-            raise ConfigurationError(
-                "Set WIKIMEDIA_REDIS (a redis:// URL or client) or Flask-Session's SESSION_REDIS: "
-                "logins are kept server-side in Redis so every worker shares them."
-            )
+            store = MemoryLoginStore(login_ttl)
 
-        prefix_url = str(cfg["WIKIMEDIA_URL_PREFIX"]).rstrip("/")
+        prefix_url = conf.url_prefix
         state = WikimediaState(
             ext=self,
             oauth=OAuthClient(
                 client_id=str(client_id),
                 client_secret=client_secret,
-                scopes=_scopes(cfg["WIKIMEDIA_SCOPES"]),
-                user_agent=full_user_agent(str(agent)),
+                scopes=conf.scopes,
+                user_agent=full_user_agent(agent),
                 timeout=timeout,
-                max_bytes=int(cfg["WIKIMEDIA_MAX_RESPONSE_BYTES"]),
+                max_bytes=conf.max_bytes,
             ),
             store=store,
             pending_sealer=Sealer(secret_key, "pending-login", fallbacks),
             wiki_url=wiki_url,
-            configured_redirect_uri=cfg["WIKIMEDIA_REDIRECT_URI"] or None,
-            profile_max_age=float(cfg["WIKIMEDIA_PROFILE_MAX_AGE"]),
+            configured_redirect_uri=conf.redirect_uri,
+            profile_max_age=conf.profile_max_age,
             url_prefix=prefix_url,
-            deny_blocked=bool(cfg["WIKIMEDIA_DENY_BLOCKED"]),
-            require_confirmed_email=bool(cfg["WIKIMEDIA_REQUIRE_CONFIRMED_EMAIL"]),
-            required_rights=_names(cfg["WIKIMEDIA_REQUIRED_RIGHTS"], "WIKIMEDIA_REQUIRED_RIGHTS"),
-            required_groups=_names(cfg["WIKIMEDIA_REQUIRED_GROUPS"], "WIKIMEDIA_REQUIRED_GROUPS"),
+            deny_blocked=conf.deny_blocked,
+            require_confirmed_email=conf.require_confirmed_email,
+            required_rights=conf.required_rights,
+            required_groups=conf.required_groups,
             dev_wiki=dev_wiki,
+            oauth_version=conf.oauth1.version,
+            oauth1=conf.oauth1.client(
+                user_agent=full_user_agent(agent), timeout=timeout, max_bytes=conf.max_bytes
+            ),
         )
         app.extensions["wikimedia"] = state
         # Flask-Session's Redis interface, installed before or after us, gets sealed values,

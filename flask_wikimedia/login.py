@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app, g, session
 
-from . import signals
+from . import oauth1_login, signals
 from .errors import StoreUnavailable, WikiBadResponse, WikiUnavailable
 from .oauth import TokenRejected, TokenSet, WikiRefused
 from .outbound import WikiGarbage, WikiUnreachable
-from .store import LoginRecord, Stored, new_reference
+from .sessions import SafeRedisSession
+from .store import LoginRecord, Stored, Summary, new_reference, session_reference
 from .user import HiddenUser, ProfileError, WikimediaUser
 
 if TYPE_CHECKING:
@@ -101,7 +102,9 @@ def current_login(*, fresh: bool = False) -> CurrentLogin | None:
     result: CurrentLogin | None = None
     try:
         if isinstance(ref, str) and ref:
-            stored = st.store.get(ref)
+            # Our session interface may have read the record already, in its round trip.
+            take = getattr(session, "take_prefetched", None)
+            stored = st.store.get(ref, take() if take is not None else None)
             if stored is None:
                 session.pop(REF_KEY, None)
             else:
@@ -144,15 +147,17 @@ def _forget(ref: str, stored: Stored, ended: LoginEnded) -> None:
     )
 
 
-def _needs_tokens(record: LoginRecord, now: float) -> bool:
+def _needs_tokens(record: LoginRecord | Summary, now: float) -> bool:
     return record.expires_at - now < REFRESH_MARGIN
 
 
-def _needs_profile(st: WikimediaState, record: LoginRecord, now: float) -> bool:
+def _needs_profile(st: WikimediaState, record: LoginRecord | Summary, now: float) -> bool:
     return now - record.profile_at >= st.profile_max_age
 
 
-def _satisfied(st: WikimediaState, record: LoginRecord, fresh_since: float | None) -> bool:
+def _satisfied(
+    st: WikimediaState, record: LoginRecord | Summary, fresh_since: float | None
+) -> bool:
     now = time.time()
     return (
         not _needs_tokens(record, now)
@@ -164,6 +169,10 @@ def _satisfied(st: WikimediaState, record: LoginRecord, fresh_since: float | Non
 def lock_ttl(st: WikimediaState) -> float:
     """How long a refresh lock lives: longer than the holder's two wiki calls can take, so a
     slow wiki cannot let a second request in (and a second refresh out) mid-refresh."""
+    # connect + read is each call's *total* deadline (outbound.CallDeadline: connect, status
+    # line, headers and body together, enforced by a watchdog), so two calls end within
+    # 2 * (connect + read) whatever the wiki trickles, and the TTL is strictly longer than that
+    # (pinned by test_outbound_calls.py::test_refresh_lock_outlives_the_holders_two_calls).
     connect, read = st.oauth.timeout
     return 2 * (connect + read) + LOCK_SLACK
 
@@ -171,8 +180,13 @@ def lock_ttl(st: WikimediaState) -> float:
 def _ensure_fresh(
     st: WikimediaState, ref: str, stored: Stored, fresh_since: float | None
 ) -> CurrentLogin:
-    if _satisfied(st, stored.record, fresh_since):
-        return CurrentLogin(ref, stored, _user_of(stored.record))
+    # The summary (user, deadlines) is all a page needs: no token is decrypted for it.
+    try:
+        summary = stored.summary
+    except ProfileError as exc:  # only if someone changed the code's idea of a profile
+        raise LoginEnded("unreadable") from exc
+    if _satisfied(st, summary, fresh_since):
+        return CurrentLogin(ref, stored, summary.user)
     return _single_flight(
         st,
         ref,
@@ -214,6 +228,10 @@ def _single_flight(
                     raise LoginEnded()
                 if done(current.record):
                     return CurrentLogin(ref, current, _user_of(current.record))
+                if current.failures != failures:
+                    # The holder before us failed between our last look and our taking the
+                    # lock: its failure answers us too (no second try at a failing wiki).
+                    raise WikiUnavailable()
                 try:
                     return work(current)
                 except (WikiUnavailable, WikiBadResponse):
@@ -245,7 +263,7 @@ def _update(
         refreshed = True
     if fresh_since is not None or _needs_profile(st, current.record, time.time()):
         try:
-            profile = _profile(st, wiki_url, current.record.access_token)
+            profile = _profile(st, wiki_url, current.record)
         except TokenRejected:
             if refreshed or current.record.refresh_token is None:
                 _end(st, ref, "token_rejected")
@@ -254,7 +272,7 @@ def _update(
             current = _refresh_tokens(st, ref, current, wiki_url)
             refreshed = True
             try:
-                profile = _profile(st, wiki_url, current.record.access_token)
+                profile = _profile(st, wiki_url, current.record)
             except TokenRejected:
                 _end(st, ref, "token_rejected")
         user = _user_from_profile(st, ref, profile)
@@ -297,9 +315,11 @@ def _wiki_trouble(during: str) -> Iterator[None]:
         raise WikiBadResponse() from exc
 
 
-def _profile(st: WikimediaState, wiki_url: str, access_token: str) -> dict[str, Any]:
+def _profile(st: WikimediaState, wiki_url: str, record: LoginRecord) -> dict[str, Any]:
     with _wiki_trouble("a profile re-read"):
-        return st.oauth.profile(wiki_url, access_token)
+        if record.oauth_version == oauth1_login.VERSION:
+            return oauth1_login.identify(st, wiki_url, record)
+        return st.oauth.profile(wiki_url, record.access_token)
 
 
 def _user_from_profile(st: WikimediaState, ref: str, profile: dict[str, Any]) -> WikimediaUser:
@@ -317,7 +337,8 @@ def _refresh_tokens(st: WikimediaState, ref: str, current: Stored, wiki_url: str
     token and access token are dead at the wiki from this moment)."""
     record = current.record
     if record.refresh_token is None:
-        _end(st, ref, "expired")
+        # OAuth 1.0a tokens never expire: if one needs replacing, the wiki refused it.
+        _end(st, ref, "token_rejected" if record.oauth_version == "1.0a" else "expired")
     assert record.refresh_token is not None
     try:
         with _wiki_trouble("a token refresh"):
@@ -413,8 +434,17 @@ def _reset_request_state() -> None:
         g.pop(name, None)
 
 
-def start_login(user: WikimediaUser, tokens: TokenSet) -> CurrentLogin:
-    """Store a new login record and point a fresh session at it (session id rotates)."""
+def start_login(
+    user: WikimediaUser,
+    tokens: TokenSet,
+    *,
+    oauth_version: str = "2.0",
+    access_secret: str | None = None,
+) -> CurrentLogin:
+    """Store a new login record and point a fresh session at it (session id rotates).
+
+    ``oauth_version="1.0a"`` with the access token's ``access_secret`` for an OAuth 1.0a login.
+    """
     st = state()
     old = session.get(REF_KEY)
     if isinstance(old, str) and old:
@@ -428,8 +458,13 @@ def start_login(user: WikimediaUser, tokens: TokenSet) -> CurrentLogin:
         profile=user.to_profile(),
         profile_at=now,
         created_at=now,
+        oauth_version=oauth_version,
+        access_secret=access_secret,
     )
-    ref = new_reference()
+    # On our server-side sessions the login is bound to the (just rotated) session id, so the
+    # session interface can read both in one round trip; elsewhere a random reference.
+    raw = session._get_current_object()  # type: ignore[attr-defined]
+    ref = session_reference(raw.sid) if isinstance(raw, SafeRedisSession) else new_reference()
     stored = st.store.create(ref, record)
     session[REF_KEY] = ref
     login = CurrentLogin(ref, stored, user)

@@ -25,7 +25,15 @@ from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
-from .outbound import LimitsMixin, WikiGarbage, WikiSession, WikiUnreachable, json_body
+from .outbound import (
+    LimitsMixin,
+    WikiGarbage,
+    WikiSession,
+    WikiUnreachable,
+    is_b64token,
+    is_vschar_token,
+    json_body,
+)
 
 # Used when the token answer has no expires_in: one hour is MediaWiki's default lifetime.
 FALLBACK_EXPIRES_IN = 3600
@@ -206,16 +214,25 @@ def _token_set(token: dict[str, Any]) -> TokenSet:
     access = token.get("access_token")
     if not isinstance(access, str) or not access:
         raise WikiGarbage("the token answer had no access_token")
+    if not is_b64token(access):
+        # It goes into an Authorization header: "\u0100" or a newline there would be a 500
+        # (or a header injection) on every later request. RFC 6750 §2.1 b64token only.
+        raise WikiGarbage("the token answer's access_token is not a valid Bearer token")
     refresh = token.get("refresh_token")
     if refresh is not None and not isinstance(refresh, str):
         raise WikiGarbage("the token answer's refresh_token is not a string")
+    if refresh and not is_vschar_token(refresh):  # RFC 6749 appendix A.17: 1*VSCHAR
+        raise WikiGarbage("the token answer's refresh_token has characters outside VSCHAR")
     expires_in = token.get("expires_in", FALLBACK_EXPIRES_IN)
-    if isinstance(expires_in, str) and expires_in.isdigit():
+    if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit():
         expires_in = int(expires_in)
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
         raise WikiGarbage("the token answer's expires_in is not a number")
     if not expires_in > 0:  # also catches NaN
         expires_in = NONSENSE_EXPIRES_IN
+    if isinstance(expires_in, float) and not math.isfinite(expires_in):
+        # JSON's Infinity (Python's json reads it) is not a lifetime the wiki can mean.
+        raise WikiGarbage("the token answer's expires_in is not a finite number")
     # Owner-only tokens live ~1000 years: treat anything past a century as "never expires".
     expires_at = math.inf if expires_in > 100 * 365 * 86400 else time.time() + float(expires_in)
     return TokenSet(access, refresh or None, expires_at)

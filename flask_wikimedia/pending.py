@@ -58,11 +58,16 @@ _STATE = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 @dataclass(frozen=True)
 class PendingLogin:
+    """One login between /login and /callback. For OAuth 1.0a, ``state`` is the request token
+    (the callback's ``oauth_token``), ``token_secret`` its secret and ``code_verifier`` empty."""
+
     state: str
     code_verifier: str
     next: str
     redirect_uri: str
     created_at: float
+    oauth_version: str = "2.0"
+    token_secret: str = ""
 
     def __repr__(self) -> str:
         return f"PendingLogin(next={self.next!r}, created_at={self.created_at})"
@@ -122,7 +127,12 @@ def _usable(p: PendingLogin) -> bool:
         isinstance(p.state, str)
         and _STATE.fullmatch(p.state) is not None
         and isinstance(p.code_verifier, str)
-        and _VERIFIER.fullmatch(p.code_verifier) is not None
+        and isinstance(p.token_secret, str)
+        and (
+            (_VERIFIER.fullmatch(p.code_verifier) is not None and p.oauth_version == "2.0")
+            # OAuth 1.0a: no PKCE, but the request token's secret (never empty).
+            or (p.oauth_version == "1.0a" and not p.code_verifier and bool(p.token_secret))
+        )
         and isinstance(p.next, str)
         and isinstance(p.redirect_uri, str)
         and isinstance(p.created_at, int | float)

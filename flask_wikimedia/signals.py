@@ -9,7 +9,8 @@
   suppressed), ``expired`` (the token expired and there is no refresh token).
 * ``login_failed(app, reason=str, description=str)``: a login did not finish. Reasons:
   ``declined``, ``state``, ``code``, ``refused``, ``wiki_refused``, ``wiki_unavailable``,
-  ``wiki_bad_response``, ``policy``; ``description`` is the text the user was shown.
+  ``wiki_bad_response``, ``policy``, ``identity`` (an OAuth 1.0a identify JWT that did not
+  verify); ``description`` is the text the user was shown.
 * ``token_refreshed(app, user=WikimediaUser)``: the access token was refreshed (once per
   refresh, in the request that did it).
 

@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from flask_wikimedia import Wikimedia
 from flask_wikimedia.sessions import use_redis_sessions
 
-from . import errors, gated, health, main, redis_client, sandbox, security, settings
+from . import errors, gated, health, i18n, jobs, main, redis_client, sandbox, security, settings
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -26,11 +26,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     if app.config["REDIS_URL"]:
         # Health checks and static files are served even while Redis is down.
+        client = redis_client.connect(app.config["REDIS_URL"])  # one server, Sentinel or Cluster
+        # For the deep health check and the scheduled job (jobs.py): the same client.
+        app.extensions["template_tool.redis"] = client
         use_redis_sessions(
             app,
-            redis_client.connect(app.config["REDIS_URL"]),  # one server, Sentinel or Cluster
+            client,
             app.config["SESSION_KEY_PREFIX"],
-            exempt_endpoints=("static", "health.healthz"),
+            exempt_endpoints=("static", "health.healthz", "main.favicon"),
         )
     # else: Flask's signed-cookie session and the extension's in-process login store
     # (local development only; settings.load refuses this outside debug/testing).
@@ -39,6 +42,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Wikimedia(app)
     security.init_app(app)
     errors.init_app(app)
+    i18n.init_app(app)
+    jobs.init_app(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(main.bp)

@@ -1,7 +1,7 @@
 """Error pages in the tool's look: 400, 403, 404, 405, 500, 503, and the extension's errors.
 
-Error pages never show who is logged in (see ``error.html``): finding that out may need Redis or
-the wiki, which may be exactly what just failed.
+Error pages show who is logged in when that is safe to find out (``wikimedia_account`` gives
+nobody when Redis or the wiki is what just failed), in the user's language.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 import redis
 from flask import Flask, jsonify, render_template
 from flask.globals import request_ctx
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
@@ -50,12 +51,24 @@ def http_error(error: HTTPException) -> Response:
     elif wants_json():
         response = jsonify(error=error.name, status=code, message=error.description)
     else:
-        response = Response(render_template("error.html", error=error), mimetype="text/html")
+        html = render_template("error.html", error=error, error_key=error_key(error))
+        response = Response(html, mimetype="text/html")
     response.status_code = code
     for key, value in error.get_headers():  # Allow (405), Retry-After (503), ...
         if key.lower() != "content-type":
             response.headers[key] = value
     return response
+
+
+#: The status codes that have their own messages (tool-error-<code>-title/-text in i18n/).
+OWN_MESSAGES = (400, 403, 404, 405, 503)
+
+
+def error_key(error: HTTPException) -> str:
+    """Which of the tool's error messages fit: ``csrf``, a status code, or ``generic``."""
+    if isinstance(error, CSRFError):
+        return "csrf"
+    return str(error.code) if error.code in OWN_MESSAGES else "generic"
 
 
 def redis_error(error: redis.RedisError) -> Response:

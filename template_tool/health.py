@@ -1,13 +1,80 @@
-"""``/healthz`` for Toolforge's health check: no session, no Redis, no wiki."""
+"""``/healthz`` for Toolforge's health check, and ``/healthz?deep=1`` for people and monitors.
+
+The plain check is what Kubernetes polls (``health-check-path`` in service.template): no
+session, no Redis, no wiki, so a wiki outage never gets the tool restarted. The deep check
+says whether Redis and the wiki answer, as ``ok``/``down`` words only: no host names,
+versions or error texts. Its result is kept in this process for a few seconds (it is not login
+state), so polling it cannot turn into load on Redis or the wiki.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import threading
+import time
+
+from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
+from flask_wikimedia.extension import get_state
+from flask_wikimedia.outbound import WikiHTTPError, WikiSession
+from flask_wikimedia.store import REDIS_TROUBLE
+
 bp = Blueprint("health", __name__)
+
+#: How long a deep check's answer is reused, in seconds.
+DEEP_CACHE_SECONDS = 5.0
+#: Each probe gets at most this long (connect, read), well inside Kubernetes' probe timeout.
+PROBE_TIMEOUT = (1.5, 1.5)
+
+_lock = threading.Lock()
+_cached: dict[str, tuple[float, dict[str, str]]] = {}
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    return Response("ok\n", mimetype="text/plain")
+    if request.args.get("deep") not in ("1", "true", "yes"):
+        return Response("ok\n", mimetype="text/plain")
+    checks = deep_checks()
+    healthy = all(value in ("ok", "unused") for value in checks.values())
+    response = jsonify(status="ok" if healthy else "degraded", **checks)
+    response.status_code = 200 if healthy else 503
+    return response
+
+
+def deep_checks() -> dict[str, str]:
+    """``{"redis": "ok"|"down"|"unused", "wiki": "ok"|"down"}``, at most DEEP_CACHE_SECONDS old."""
+    key = str(id(current_app._get_current_object()))  # type: ignore[attr-defined]
+    with _lock:
+        now = time.monotonic()
+        cached = _cached.get(key)
+        if cached is not None and now - cached[0] < DEEP_CACHE_SECONDS:
+            return cached[1]
+        result = {"redis": _redis_state(), "wiki": _wiki_state()}
+        _cached[key] = (time.monotonic(), result)
+        return result
+
+
+def _redis_state() -> str:
+    client = current_app.extensions.get("template_tool.redis")
+    if client is None:
+        return "unused"  # local development: cookie sessions, no Redis
+    try:
+        return "ok" if client.ping() else "down"
+    except REDIS_TROUBLE:  # one server's errors, or a cluster's own
+        return "down"
+
+
+def _wiki_state() -> str:
+    state = get_state(current_app)
+    session = WikiSession(state.oauth.user_agent, PROBE_TIMEOUT, 64 * 1024)
+    try:
+        # The cheapest question api.php answers: no login, no database-heavy work.
+        answer = session.get(
+            f"{state.wiki_base()}/api.php",
+            params={"action": "query", "meta": "siteinfo", "format": "json"},
+        )
+    except WikiHTTPError:
+        return "down"
+    finally:
+        session.close()
+    return "ok" if answer.status_code == 200 else "down"

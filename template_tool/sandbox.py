@@ -19,11 +19,14 @@ from wtforms.validators import InputRequired, Length
 from flask_wikimedia import current_user, login_required, requires_grant
 from flask_wikimedia.api import ApiError, user_session
 
+from .i18n import text
+
 bp = Blueprint("sandbox", __name__)
 
 
 class AppendForm(FlaskForm):  # type: ignore[misc]
-    line = StringField("Line to add", validators=[InputRequired(), Length(max=200)])
+    # The label is in sandbox.html (translated); this one is only WTForms' default.
+    line = StringField(validators=[InputRequired(), Length(max=200)])
 
 
 def sandbox_title() -> str:
@@ -43,8 +46,8 @@ def index() -> str:
         )
         contributions = answer.get("query", {}).get("usercontribs", [])
     except ApiError as error:
-        problem = f"The wiki did not list your contributions ({error.code}: {error.info})"
-    form = AppendForm(line=f"Hello from {current_app.config['TOOL_TITLE']}!")
+        problem = text("tool-sandbox-list-failed", error.code, error.info)
+    form = AppendForm(line=text("tool-sandbox-default-line", current_app.config["TOOL_TITLE"]))
     return render_template(
         "sandbox.html",
         form=form,
@@ -59,20 +62,21 @@ def index() -> str:
 def append() -> Response:
     form = AppendForm()
     if not form.validate_on_submit():
-        flash("Please give a line of at most 200 characters.", "error")
+        flash(text("tool-sandbox-invalid-line"), "error")
         return redirect(url_for("sandbox.index"))
     line = " ".join(str(form.line.data).split())  # one line, whatever was pasted
     try:
         answer = user_session().edit(
             sandbox_title(),
             appendtext=f"\n* {line} ~~~~",
+            # Not translated: the summary is read by the wiki's community, not by this user.
             summary=f"Testing {current_app.config['TOOL_NAME']} (Flask-Wikimedia)",
         )
     except ApiError as error:
-        flash(f"The wiki refused the edit ({error.code}: {error.info})", "error")
+        flash(text("tool-sandbox-edit-refused", error.code, error.info), "error")
     else:
         if answer.get("edit", {}).get("result") == "Success":
-            flash(f"Added your line to {sandbox_title()}.", "success")
+            flash(text("tool-sandbox-edit-done", sandbox_title()), "success")
         else:
-            flash("The wiki did not confirm the edit.", "error")
+            flash(text("tool-sandbox-edit-unconfirmed"), "error")
     return redirect(url_for("sandbox.index"))

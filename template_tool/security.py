@@ -12,7 +12,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
         "style-src 'self'",
-        "img-src 'self'",
+        # data: for the icons inside Codex's stylesheet (message icons are data: SVG URLs in
+        # codex.style.css); an image can run no script, and nothing else may use data:.
+        "img-src 'self' data:",
         "form-action 'self'",
         "base-uri 'none'",
         "frame-ancestors 'none'",

@@ -16,11 +16,18 @@ Three ways to run, decided once at startup:
   ``TOOL_DATA_DIR`` is set or ``/etc/wmcs-project`` exists. ``TOOLFORGE=0`` turns detection off.
   A missing or weak ``SECRET_KEY``, ``WIKIMEDIA_CLIENT_ID`` or ``REDIS_KEY_PREFIX`` is a startup
   error saying how to set it; sessions live in the shared Redis; cookies are always ``Secure``.
-* **Local, zero configuration**: not Toolforge and no client id. The tool runs against the
-  development wiki mounted at ``/_devwiki``, in debug mode, with a per-process secret key and
-  Flask's cookie session, so ``flask --app app run --debug`` works on a fresh clone.
+* **Local development**, only when the person running the tool asks for it: debug mode
+  (``make run``, ``flask --app app run --debug``, ``FLASK_DEBUG=1``) or testing without a client
+  id, or ``FLASK_WIKIMEDIA_DEV_WIKI=true``. The tool runs against the development wiki mounted
+  at ``/_devwiki``, with a per-process secret key and Flask's cookie session, so ``make run``
+  works on a fresh clone. It is never inferred from a missing setting: a production start
+  without a client id is refused (the development wiki lets anyone log in as anyone).
 * **Anywhere else** with a client id: like Toolforge without the Toolforge defaults (no
   ``REDIS_URL`` default; a generated secret key only in debug mode).
+
+Every rule that the library also has (the secret key's length, the key prefix's length) comes
+from ``flask_wikimedia.settings``, and every problem is reported at once, as a
+``ConfigurationProblems`` error that ``flask wikimedia check`` prints as its own output.
 """
 
 from __future__ import annotations
@@ -37,12 +44,22 @@ from typing import IO, Any
 import yaml
 from flask import Config, Flask
 
+from flask_wikimedia.settings import (
+    FLASK,
+    LIBRARY,
+    MIN_KEY_PREFIX_LENGTH,
+    ConfigurationProblems,
+    Problem,
+    secret_key_problem,
+    unknown_settings,
+)
+
 log = logging.getLogger("template_tool")
 
 TOOLFORGE_REDIS_URL = "redis://redis.svc.tools.eqiad1.wikimedia.cloud:6379/0"
 DEFAULT_TOOL_NAME = "template-tool"
-MIN_SECRET_KEY_LENGTH = 32
-MIN_KEY_PREFIX_LENGTH = 16
+#: Whose setting a problem is about, when it is the tool's own (not Flask's or the library's).
+TOOL = "sample tool"
 
 #: Settings that are always strings. ``from_prefixed_env`` JSON-parses values, so a hex consumer
 #: key that happens to read as a number (``1234e5...``) would otherwise arrive as a float.
@@ -105,16 +122,24 @@ def load_private_yaml(file: IO[str]) -> dict[str, Any]:
     """Read a YAML config file, refusing one that others on the host could read."""
     mode = os.fstat(file.fileno()).st_mode
     if mode & 0o077:
-        raise RuntimeError(
-            f"{file.name} can be read by other users (mode {mode & 0o777:o}): it holds secrets. "
-            f"Run: chmod 600 {file.name}"
+        _refuse(
+            "TOOL_CONFIG",
+            f": {file.name} can be read by other users (mode {mode & 0o777:o}): it holds "
+            f"secrets. Run: chmod 600 {file.name}",
         )
     data = yaml.safe_load(file)
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise RuntimeError(f"{file.name} must be a mapping of settings (KEY: value)")
+        _refuse("TOOL_CONFIG", f": {file.name} must be a mapping of settings (KEY: value)")
     return data
+
+
+def _refuse(setting: str, message: str) -> None:
+    raise ConfigurationProblems([Problem(setting, message, TOOL)], header=STARTUP_HEADER)
+
+
+STARTUP_HEADER = "The tool cannot start"
 
 
 def _config_file(environ: Mapping[str, str], toolforge: bool) -> tuple[str, bool] | None:
@@ -143,7 +168,7 @@ def load(app: Flask, test_config: Mapping[str, Any] | None = None) -> None:
                 data = load_private_yaml(file)
         except FileNotFoundError:
             if required:
-                raise RuntimeError(f"TOOL_CONFIG names {path}, which does not exist") from None
+                _refuse("TOOL_CONFIG", f"names {path}, which does not exist")
             data = {}
         cfg.from_mapping(data)
         explicit |= {key for key in data if isinstance(key, str) and key.isupper()}
@@ -168,7 +193,7 @@ def load(app: Flask, test_config: Mapping[str, Any] | None = None) -> None:
     if toolforge:
         _toolforge_rules(cfg, explicit, environ)
     else:
-        _local_rules(cfg, explicit)
+        _local_rules(cfg)
     _redis_keys(cfg, explicit)
     _user_agent(cfg, toolforge)
 
@@ -177,55 +202,82 @@ def _envvar_hint(name: str, value_command: str) -> str:
     return f"toolforge envvars create {name} \"$(python3 -c '{value_command}')\""
 
 
+def _raise_if(problems: list[Problem], cfg: Config, header: str) -> None:
+    """One error listing every problem, and any misspelt setting that may explain one."""
+    if problems:
+        raise ConfigurationProblems([*problems, *unknown_settings(cfg)], header=header)
+
+
 def _toolforge_rules(cfg: Config, explicit: set[str], environ: Mapping[str, str]) -> None:
-    problems: list[str] = []
-    secret = cfg.get("SECRET_KEY")
-    if not secret or len(str(secret)) < MIN_SECRET_KEY_LENGTH:
-        problems.append(
-            f"FLASK_SECRET_KEY is {'too short' if secret else 'not set'} (it signs and encrypts "
-            f"sessions and login records; at least {MIN_SECRET_KEY_LENGTH} random characters). "
-            "Set it with:\n    "
-            + _envvar_hint("FLASK_SECRET_KEY", "import secrets; print(secrets.token_urlsafe(48))")
-        )
+    problems: list[Problem] = []
+    secret_problem = secret_key_problem(
+        cfg.get("SECRET_KEY"),
+        relaxed=False,
+        setting="FLASK_SECRET_KEY",
+        fix="set it with:\n    "
+        + _envvar_hint("FLASK_SECRET_KEY", "import secrets; print(secrets.token_urlsafe(48))"),
+    )
+    if secret_problem is not None:
+        problems.append(secret_problem)
     if not cfg.get("WIKIMEDIA_CLIENT_ID"):
         problems.append(
-            "FLASK_WIKIMEDIA_CLIENT_ID is not set. Register an OAuth 2.0 consumer at "
-            "https://meta.wikimedia.org/wiki/Special:OAuthConsumerRegistration/propose/oauth2 "
-            "(see docs/deploy.md), then:\n"
-            "    toolforge envvars create FLASK_WIKIMEDIA_CLIENT_ID\n"
-            "    toolforge envvars create FLASK_WIKIMEDIA_CLIENT_SECRET\n"
-            "(each prompts for the value, which keeps it out of your shell history)"
+            Problem(
+                "FLASK_WIKIMEDIA_CLIENT_ID",
+                "is not set. Register an OAuth 2.0 consumer at "
+                "https://meta.wikimedia.org/wiki/Special:OAuthConsumerRegistration/propose/oauth2 "
+                "(see docs/deploy.md), then:\n"
+                "    toolforge envvars create FLASK_WIKIMEDIA_CLIENT_ID\n"
+                "    toolforge envvars create FLASK_WIKIMEDIA_CLIENT_SECRET\n"
+                "(each prompts for the value, which keeps it out of your shell history)",
+                LIBRARY,
+            )
         )
     prefix = cfg.get("REDIS_KEY_PREFIX")
     if not prefix or len(str(prefix)) < MIN_KEY_PREFIX_LENGTH:
         problems.append(
-            f"REDIS_KEY_PREFIX is {'too short' if prefix else 'not set'}. Toolforge's Redis is "
-            "shared by every tool and has no access control: a secret random prefix is what keeps "
-            "other tools from reading or planting your sessions. Set it with:\n    "
-            + _envvar_hint("REDIS_KEY_PREFIX", "import secrets; print(secrets.token_hex(16))")
+            Problem(
+                "REDIS_KEY_PREFIX",
+                f"is {'too short' if prefix else 'not set'} (at least {MIN_KEY_PREFIX_LENGTH} "
+                "characters). Toolforge's Redis is shared by every tool and has no access "
+                "control: a secret random prefix is what keeps other tools from reading or "
+                "planting your sessions. Set it with:\n    "
+                + _envvar_hint("REDIS_KEY_PREFIX", "import secrets; print(secrets.token_hex(16))"),
+                TOOL,
+            )
         )
     if cfg.get("WIKIMEDIA_DEV_WIKI"):
         problems.append(
-            "WIKIMEDIA_DEV_WIKI is on: the development wiki lets anyone log in as anyone. "
-            "Remove FLASK_WIKIMEDIA_DEV_WIKI."
+            Problem(
+                "FLASK_WIKIMEDIA_DEV_WIKI",
+                "is on: the development wiki lets anyone log in as anyone. Remove it.",
+                LIBRARY,
+            )
         )
     if cfg.get("DEBUG"):
         problems.append(
-            "DEBUG is on: tracebacks and the debugger must never be served from Toolforge. "
-            "Remove FLASK_DEBUG."
+            Problem(
+                "FLASK_DEBUG",
+                "is on: tracebacks and the debugger must never be served from Toolforge. "
+                "Remove it.",
+                FLASK,
+            )
         )
     name = cfg.get("TOOL_NAME") or toolforge_tool_name(environ)
     if not name and not (cfg.get("WIKIMEDIA_REDIRECT_URI") and cfg.get("WIKIMEDIA_USER_AGENT")):
         problems.append(
-            "Cannot tell the tool's name (for its callback URL and User-Agent). Set it with:\n"
-            "    toolforge envvars create FLASK_TOOL_NAME <your tool's name>"
+            Problem(
+                "FLASK_TOOL_NAME",
+                ": cannot tell the tool's name (for its callback URL and User-Agent). Set it "
+                "with:\n    toolforge envvars create FLASK_TOOL_NAME <your tool's name>",
+                TOOL,
+            )
         )
-    if problems:
-        raise RuntimeError(
-            "The tool cannot start on Toolforge:\n- "
-            + "\n- ".join(problems)
-            + "\nThen restart the webservice (see docs/deploy.md)."
-        )
+    _raise_if(
+        problems,
+        cfg,
+        "The tool cannot start on Toolforge (fix these, then restart the webservice; see "
+        "docs/deploy.md)",
+    )
     cfg["TOOL_NAME"] = str(name or DEFAULT_TOOL_NAME)
     cfg["PREFERRED_URL_SCHEME"] = "https"
     # The callback URL is a constant, never derived from the Host header (catalogue HH-1).
@@ -246,34 +298,58 @@ def _toolforge_rules(cfg: Config, explicit: set[str], environ: Mapping[str, str]
     cfg["DEV_MODE"] = False
 
 
-def _local_rules(cfg: Config, explicit: set[str]) -> None:
+def _local_rules(cfg: Config) -> None:
+    """Off Toolforge. The development wiki only on request: debug or testing mode (set by
+    whoever runs the tool: ``make run``, ``flask run --debug``, ``FLASK_DEBUG=1``) without a
+    client id, or ``WIKIMEDIA_DEV_WIKI`` set true. Never because a setting is missing."""
     cfg["TOOL_NAME"] = str(cfg.get("TOOL_NAME") or DEFAULT_TOOL_NAME)
-    dev = bool(cfg.get("WIKIMEDIA_DEV_WIKI")) or (
-        not cfg.get("WIKIMEDIA_CLIENT_ID") and cfg.get("WIKIMEDIA_DEV_WIKI") is None
-    )
+    relaxed = bool(cfg.get("DEBUG") or cfg.get("TESTING"))
+    flag = cfg.get("WIKIMEDIA_DEV_WIKI")
+    dev = bool(flag) or (relaxed and flag is None and not cfg.get("WIKIMEDIA_CLIENT_ID"))
     cfg["DEV_MODE"] = dev
+    problems: list[Problem] = []
     if dev:
         cfg["WIKIMEDIA_DEV_WIKI"] = True
-        if not cfg.get("TESTING"):
-            cfg["DEBUG"] = True
+        if not relaxed:
+            # WIKIMEDIA_DEV_WIKI set on purpose: the library serves it only in debug mode.
+            cfg["DEBUG"] = relaxed = True
         log.warning(
-            "No WIKIMEDIA_CLIENT_ID: running against the development wiki at /_devwiki. "
+            "Running against the development wiki at /_devwiki. "
             "Logins there are NOT real Wikimedia accounts."
         )
-    if not cfg.get("SECRET_KEY"):
-        if not (cfg.get("DEBUG") or cfg.get("TESTING")):
-            raise RuntimeError(
-                "Set FLASK_SECRET_KEY to a long random value, e.g. "
-                "export FLASK_SECRET_KEY=\"$(python3 -c 'import secrets; "
-                "print(secrets.token_urlsafe(48))')\""
+    elif not cfg.get("WIKIMEDIA_CLIENT_ID"):
+        problems.append(
+            Problem(
+                "FLASK_WIKIMEDIA_CLIENT_ID",
+                "is not set. Set it to your OAuth 2.0 consumer key (docs/deploy.md); or, to try "
+                "the tool locally against the development wiki (where anyone can log in as "
+                "anyone), run it in debug mode: make run, or flask --app app run --debug.",
+                LIBRARY,
             )
+        )
+    if not cfg.get("SECRET_KEY") and relaxed:
         # Per process: restarting logs everyone out, and several workers would not agree.
         cfg["SECRET_KEY"] = secrets.token_urlsafe(48)
-    if not cfg.get("REDIS_URL") and not (cfg.get("DEBUG") or cfg.get("TESTING")):
-        raise RuntimeError(
-            "Set REDIS_URL (e.g. redis://localhost:6379/0) and REDIS_KEY_PREFIX: outside debug "
-            "mode, sessions and logins are kept in Redis so that every worker shares them."
+    secret_problem = secret_key_problem(
+        cfg.get("SECRET_KEY"),
+        relaxed=relaxed,
+        setting="FLASK_SECRET_KEY",
+        fix='set it to a long random value, e.g. export FLASK_SECRET_KEY="$(python3 -c '
+        "'import secrets; print(secrets.token_urlsafe(48))')\"",
+    )
+    if secret_problem is not None:
+        problems.append(secret_problem)
+    if not cfg.get("REDIS_URL") and not relaxed:
+        problems.append(
+            Problem(
+                "REDIS_URL",
+                "is not set (e.g. redis://localhost:6379/0; with REDIS_KEY_PREFIX): outside "
+                "debug mode, sessions and logins are kept in Redis so that every worker shares "
+                "them.",
+                TOOL,
+            )
         )
+    _raise_if(problems, cfg, STARTUP_HEADER)
     cfg.setdefault("PROXY_HOPS", 0)
 
 

@@ -13,11 +13,37 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 from support import RedisServer, free_port
 
 from flask_wikimedia.devwiki import DevWiki
 
 __all__ = ["RedisServer", "free_port"]
+
+# Property tests: the normal run (`make test`, the README's command) is derandomised, so every
+# fresh clone runs the same examples and passes or fails the same way; `make fuzz`
+# (HYPOTHESIS_PROFILE=fuzz) draws new random examples, many more of them, to hunt for bugs.
+# No deadline: the machine is shared and a slow example is not a failure. Tests set only what
+# is theirs (e.g. health checks); examples and randomness come from the profile.
+_QUIET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+settings.register_profile(
+    "default",
+    derandomize=True,
+    max_examples=100,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=_QUIET,
+)
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5000")),
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_QUIET,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +91,3 @@ def devwiki_139() -> Iterator[DevWiki]:
     wiki.start()
     yield wiki
     wiki.stop()
-
-
-os.environ.setdefault("FLASK_WIKIMEDIA_TESTING", "1")

@@ -6,6 +6,7 @@ import pytest
 import redis
 from apps import make_app
 
+from flask_wikimedia import requires_grant, requires_group, requires_right
 from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.testing import login
 
@@ -45,7 +46,7 @@ def test_logged_out_json_client_gets_401_json(client):
         ("Alice", "/private", 200, "private page of Alice"),
         ("Alice", "/async", 200, "async Alice"),
         ("Alice", "/edit", 200, "can edit"),
-        ("Alice", "/block", 403, "block, delete"),
+        ("Alice", "/block", 403, "<code>block</code>, <code>delete</code>"),
         ("Alice", "/sysop", 403, "sysop"),
         ("Alice", "/grant", 200, "has editpage"),
         ("Alice", "/nogrant", 403, "createaccount"),
@@ -83,3 +84,34 @@ def test_decorator_without_names_is_a_type_error():
 
     with pytest.raises(TypeError):
         requires_right()
+
+
+@pytest.fixture
+def guarded(devwiki: DevWiki, redis_client: redis.Redis):
+    """Each requires_* decorator, with and without ``allow_blocked``."""
+    app = make_app(devwiki, redis_client)
+    for name, decorator in {
+        "right": requires_right("read"),
+        "group": requires_group("user"),
+        "grant": requires_grant("basic"),
+        "right-open": requires_right("read", allow_blocked=True),
+        "group-open": requires_group("user", allow_blocked=True),
+        "grant-open": requires_grant("basic", allow_blocked=True),
+    }.items():
+        app.add_url_rule(f"/guarded/{name}", f"guarded-{name}", decorator(lambda: "let in"))
+    return app
+
+
+@pytest.mark.parametrize("kind", ["right", "group", "grant"])
+def test_every_requires_decorator_refuses_blocked_users_unless_allowed(guarded, devwiki, kind):
+    """Issue 9.9: requires_group and requires_grant let blocked users through while
+    requires_right refused them; one rule for all three, allow_blocked=True to opt out."""
+    client = guarded.test_client()
+    login(client, devwiki, "Blocked", rights=["read"], groups=["user"])
+    refused = client.get(f"/guarded/{kind}")
+    assert refused.status_code == 403
+    assert "blocked" in refused.text
+    assert client.get(f"/guarded/{kind}-open").text == "let in"
+    other = guarded.test_client()
+    login(other, devwiki, "Alice", rights=["read"], groups=["user"])
+    assert other.get(f"/guarded/{kind}").text == "let in"

@@ -660,8 +660,11 @@ def test_hidden_user_and_set_user(wiki: DevWiki) -> None:
 
 def test_profile_bad_tokens(wiki: DevWiki) -> None:
     missing = profile(wiki, None)
-    assert missing.status_code == 401 and missing.json()["error"] == "access_denied"
-    assert missing.json()["hint"] == 'Missing "Authorization" header'
+    if wiki.flavor == "1.39":  # the real 1.39 crashes without the header (conformance suite)
+        assert missing.status_code == 500 and missing.json()["httpCode"] == 500
+    else:
+        assert missing.status_code == 401 and missing.json()["error"] == "access_denied"
+        assert missing.json()["hint"] == 'Missing "Authorization" header'
     tokens = login_tokens(wiki)
     lowercase = requests.get(
         f"{wiki.base_url}/rest.php/oauth2/resource/profile",

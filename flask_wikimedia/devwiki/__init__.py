@@ -22,15 +22,27 @@ Choices worth knowing (the real servers differ or are unknown here):
   move the wiki's clock with :meth:`DevWiki.advance_time`.
 - A bad Bearer token on the OAuth resources gets the Wikimedia edge's 401 with
   ``WWW-Authenticate: Bearer ... error="invalid_token"`` (flavor ``"wikimedia"``) or League's
-  401 ``access_denied`` JSON (``"1.39"``). A missing header is a 401 in both flavors (1.39
-  really answered 500). On ``api.php`` a bad token is always MediaWiki's HTTP 200
+  401 ``access_denied`` JSON (``"1.39"``). A missing header is a 401 (``"wikimedia"``) or,
+  as the real 1.39 answers, a 500 (``"1.39"``). On ``api.php`` a bad token is always MediaWiki's HTTP 200
   ``mwoauth-invalid-authorization`` error.
 - Access tokens are JWT-shaped but signed with random bytes: treat them as opaque.
+- It speaks OAuth 1.0a too (``DEV_OAUTH1_KEY``/``DEV_OAUTH1_SECRET``, or any
+  ``DevClient(oauth_version="1.0a")``): ``index.php?title=Special:OAuth/initiate``,
+  ``/authorize`` (or ``/authenticate``, the same consent page), ``/token`` and ``/identify``,
+  and ``api.php`` takes HMAC-SHA1 signed requests (see ``devwiki/oauth1.py``).
 """
 
 from __future__ import annotations
 
-from .models import DEV_CLIENT_ID, DevClient, DevUser
+from .models import DEV_CLIENT_ID, DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET, DevClient, DevUser
 from .wiki import DevWiki, DevWikiError
 
-__all__ = ["DEV_CLIENT_ID", "DevClient", "DevUser", "DevWiki", "DevWikiError"]
+__all__ = [
+    "DEV_CLIENT_ID",
+    "DEV_OAUTH1_KEY",
+    "DEV_OAUTH1_SECRET",
+    "DevClient",
+    "DevUser",
+    "DevWiki",
+    "DevWikiError",
+]

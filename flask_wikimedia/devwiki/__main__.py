@@ -7,7 +7,7 @@ import logging
 import sys
 import threading
 
-from .models import DEV_CLIENT_ID
+from .models import DEV_CLIENT_ID, DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET
 from .wiki import FLAVORS, DevWiki
 
 log = logging.getLogger("flask_wikimedia.devwiki")
@@ -32,11 +32,14 @@ def main(argv: list[str] | None = None) -> None:
         "  WIKIMEDIA_WIKI_URL = %s\n"
         "  client id          = %s (public client: PKCE, no secret;\n"
         "                       any http(s) redirect URI on 127.0.0.1, localhost or [::1])\n"
+        "  OAuth 1.0a         = key %s, secret %s (callback is prefix, any loopback URL)\n"
         "  test users         = %s\n"
         "  flavor             = %s\n"
         "Press Ctrl+C to stop.",
         base_url,
         DEV_CLIENT_ID,
+        DEV_OAUTH1_KEY,
+        DEV_OAUTH1_SECRET,
         ", ".join(wiki.users),
         wiki.flavor,
     )

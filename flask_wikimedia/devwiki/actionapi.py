@@ -1,8 +1,10 @@
 """A small ``api.php`` (Action API) and ``rest.php/v1/page`` over the in-memory pages.
 
-Enough for API sessions and the sample tool's demo: ``meta=userinfo|tokens|siteinfo``,
-``list=usercontribs``, ``prop=revisions|info``, ``action=edit``, ``assert``, ``maxlag``. Answers
-are ``format=json&formatversion=2`` style whatever is asked. A bad, expired or revoked Bearer
+Enough for API sessions, the sample tool's demo and the start-up questions of mwclient and
+pywikibot: ``meta=userinfo|tokens|siteinfo``, ``list=usercontribs``, ``prop=revisions|info``,
+``action=edit``, ``assert``, ``maxlag``. Answers are ``format=json&formatversion=2`` style
+whatever is asked, except ``siprop=namespaces|namespacealiases``, which follow the
+``formatversion`` asked for (mwclient reads the version 1 names). A bad, expired or revoked Bearer
 token gets MediaWiki's ``mwoauth-invalid-authorization`` error with HTTP 200 in both flavors
 (Wikimedia's edge may answer 401 for expired tokens instead; the resources do that here).
 """
@@ -14,9 +16,11 @@ from typing import Any
 from flask import Blueprint, Response, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from . import oauth1
 from .common import count, fault_response, get_wiki, html_page, json_response, rest_error
 from .models import ANONYMOUS_RIGHTS, DevUser
 from .oauth import bad_token_response, bearer_token
+from .siteinfo import KNOWN_PROPS, siteinfo
 from .wiki import AccessToken, DevWiki
 
 bp = Blueprint("api", __name__)
@@ -89,6 +93,16 @@ def api_php() -> Response:
                     "The authorization headers in your request are not valid: Invalid access token",
                 )
             )
+    elif header.startswith("OAuth "):  # OAuth 1.0a: HMAC-SHA1 signed, checked for real
+        try:
+            access = oauth1.signed_access(wiki)
+        except oauth1.SignatureProblem as problem:
+            return api_error_response(
+                ApiError(
+                    "mwoauth-invalid-authorization",
+                    f"The authorization headers in your request are not valid: {problem}",
+                )
+            )
     action = params.get("action")
     if action is None:
         return html_page("api_help.html", api_url=url_for("api.api_php"))
@@ -116,7 +130,7 @@ def _dispatch(wiki: DevWiki, caller: Caller, action: str, params: MultiDict[str,
             raise ApiError(
                 "maxlag",
                 f"Waiting for devwiki: {lag} seconds lagged.",
-                headers={"Retry-After": "5", "X-Database-Lag": str(int(wiki.lag))},
+                headers={"Retry-After": wiki.retry_after, "X-Database-Lag": str(int(wiki.lag))},
                 host="devwiki",
                 lag=lag,
                 type="db",
@@ -164,13 +178,29 @@ def _check_asserts(caller: Caller, params: MultiDict[str, str]) -> None:
 
 def _query(wiki: DevWiki, caller: Caller, params: MultiDict[str, str]) -> Response:
     query: dict[str, Any] = {}
+    warnings: dict[str, Any] = {}
     for meta in _multi(params, "meta"):
         if meta == "userinfo":
             query["userinfo"] = _userinfo(wiki, caller, _multi(params, "uiprop"))
         elif meta == "tokens":
             query["tokens"] = _tokens(wiki, caller, _multi(params, "type", "csrf"))
         elif meta == "siteinfo":
-            query["general"] = _siteinfo(wiki)
+            info, unknown = siteinfo(
+                _multi(params, "siprop", "general"),
+                _siteinfo(wiki),
+                v2=params.get("formatversion") in ("2", "latest"),
+                edits=len(wiki.edits),
+                users=len(wiki.users),
+                pages=len(wiki.pages),
+            )
+            query.update(info)
+            if unknown:
+                # MediaWiki warns about an unknown siprop value and answers the rest.
+                names = ", ".join(unknown)
+                warnings["siteinfo"] = {
+                    "warnings": f'Unrecognized values for parameter "siprop": {names}.'
+                    f" Known: {'|'.join(KNOWN_PROPS)}."
+                }
         else:
             raise ApiError("badvalue", f'Unrecognized value for parameter "meta": {meta}.')
     for listname in _multi(params, "list"):
@@ -186,6 +216,8 @@ def _query(wiki: DevWiki, caller: Caller, params: MultiDict[str, str]) -> Respon
         if prop not in ("revisions", "info"):
             raise ApiError("badvalue", f'Unrecognized value for parameter "prop": {prop}.')
     body: dict[str, Any] = {"batchcomplete": True}
+    if warnings:
+        body["warnings"] = warnings
     if query:
         body["query"] = query
     return json_response(body, content_type="application/json; charset=utf-8")
@@ -203,6 +235,20 @@ def _userinfo(wiki: DevWiki, caller: Caller, props: list[str]) -> dict[str, Any]
         info["groups"] = groups
     if "rights" in props:
         info["rights"] = list(caller.rights)
+    if "implicitgroups" in props:
+        info["implicitgroups"] = [g for g in groups if g in ("*", "user", "autoconfirmed")]
+    if "groupmemberships" in props and user is not None:
+        info["groupmemberships"] = [
+            {"group": g, "expiry": "infinity"}
+            for g in groups
+            if g not in ("*", "user", "autoconfirmed")
+        ]
+    if "hasmsg" in props:
+        info["messages"] = False
+    if "options" in props:
+        info["options"] = {"language": "en", "skin": "vector-2022"}
+    if "ratelimits" in props:
+        info["ratelimits"] = {}
     if "editcount" in props and user is not None:
         info["editcount"] = user.editcount
     if "realname" in props and user is not None:
@@ -434,14 +480,9 @@ def rest_page(title: str) -> Response:
         if access is None:
             if wiki.flavor == "wikimedia":
                 return bad_token_response(wiki, reason)
+            # The real 1.39 sends no messageTranslations here (conformance suite).
             return json_response(
-                {
-                    "error": "rest-read-denied",
-                    "messageTranslations": {"en": "You need read permission to use this module."},
-                    "httpCode": 403,
-                    "httpReason": "Forbidden",
-                },
-                403,
+                {"error": "rest-read-denied", "httpCode": 403, "httpReason": "Forbidden"}, 403
             )
     with wiki.lock:
         caller = Caller(wiki, access)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 
 from .wiki import DevWikiError
 
 AUTHORIZE_PATH = "/w/rest.php/oauth2/authorize"
+OAUTH1_PATH = "/w/index.php"
+OAUTH1_TITLES = (["Special:OAuth/authorize"], ["Special:OAuth/authenticate"])
 FORM_ID = "mw-mwoauth-authorize-form"
 MAX_HOPS = 10
 TIMEOUT = 30.0
@@ -47,10 +49,13 @@ def _is_internal(url: str, origin: tuple[str, str], prefix: str) -> bool:
 def approve(authorize_url: str, username: str, allow: bool) -> str:
     """Follow ``authorize_url`` through the consent page; return the Location sent to the client."""
     start = urlsplit(authorize_url)
-    if not start.path.endswith(AUTHORIZE_PATH):
+    if start.path.endswith(AUTHORIZE_PATH):
+        prefix = start.path[: -len(AUTHORIZE_PATH)]
+    elif start.path.endswith(OAUTH1_PATH) and parse_qs(start.query).get("title") in OAUTH1_TITLES:
+        prefix = start.path[: -len(OAUTH1_PATH)]  # OAuth 1.0a's Special:OAuth/authorize
+    else:
         raise ValueError(f"not a development wiki authorize URL: {authorize_url!r}")
     origin = (start.scheme, start.netloc)
-    prefix = start.path[: -len(AUTHORIZE_PATH)]
     with requests.Session() as http:
         response = http.get(authorize_url, allow_redirects=False, timeout=TIMEOUT)
         for _ in range(MAX_HOPS):

@@ -9,7 +9,7 @@ from flask import Response, current_app, render_template
 from werkzeug.http import HTTP_STATUS_CODES
 
 if TYPE_CHECKING:
-    from .wiki import DevWiki
+    from .wiki import DevWiki, Fault
 
 BANNER = "Development wiki — this is not a real login"
 OVERSIZED_BYTES = 5 * 1024 * 1024
@@ -78,10 +78,15 @@ def html_page(template: str, status: int = 200, **context: Any) -> Response:
 
 def fault_response(endpoint: str) -> Response | None:
     """Answer with the next injected fault for ``endpoint``, if any (``hang`` just waits)."""
-    wiki = get_wiki()
-    fault = wiki.take_fault(endpoint)
+    fault = get_wiki().take_fault(endpoint)
     if fault is None:
         return None
+    return respond_to_fault(fault)
+
+
+def respond_to_fault(fault: Fault) -> Response | None:
+    """The answer for one fault already taken from the queue (None: answer normally)."""
+    wiki = get_wiki()
     kind = fault.kind
     if kind == "hang":
         wiki.hang(fault.delay)
@@ -103,7 +108,14 @@ def fault_response(endpoint: str) -> Response | None:
                 "problem. Please try again in a few minutes (injected fault)."
             ),
         )
-        response.headers["Retry-After"] = "5"
+        response.headers["Retry-After"] = wiki.retry_after
+        return response
+    if kind == "429":
+        # What Wikimedia's API gateway answers a client over its rate limit.
+        response = json_response(
+            {"httpCode": 429, "httpReason": "Too Many Requests (injected fault)"}, 429
+        )
+        response.headers["Retry-After"] = wiki.retry_after
         return response
     if kind == "garbage":
         return Response("<html>oops", 200, content_type="text/html")

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 
 #: The client every development wiki knows: public (PKCE, no secret), any loopback redirect URI.
 DEV_CLIENT_ID = "dec0dedec0dedec0dedec0dedec0de00"
+#: The OAuth 1.0a consumer every development wiki knows ("callback is prefix", any loopback
+#: callback). Its secret is public: the development wiki is not a real login.
+DEV_OAUTH1_KEY = "dec0de1adec0de1adec0de1adec0de1a"
+DEV_OAUTH1_SECRET = "dec0de1a" * 5
 
 #: Rights of a plain autoconfirmed user (as MediaWiki 1.39 listed them for a fresh account).
 PLAIN_USER_RIGHTS: tuple[str, ...] = (
@@ -272,6 +276,11 @@ class DevClient:
 
     ``confidential`` defaults to "has a secret"; set it to False with a secret to model a
     MediaWiki 1.39 public client, which has a secret it must send when refreshing.
+
+    ``oauth_version="1.0a"`` makes an OAuth 1.0a consumer (key ``client_id``, a ``secret`` is
+    required): it speaks ``Special:OAuth/initiate|authorize|token|identify`` only. With
+    ``callback_is_prefix`` the callback given at initiate must start with ``redirect_uri``;
+    without it, initiate must say ``oob`` and the user goes back to ``redirect_uri``.
     """
 
     client_id: str
@@ -283,8 +292,14 @@ class DevClient:
     allowed_grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
     name: str = ""
     confidential: bool | None = None
+    oauth_version: str = "2.0"
+    callback_is_prefix: bool = False
 
     def __post_init__(self) -> None:
+        if self.oauth_version not in ("2.0", "1.0a"):
+            raise ValueError("oauth_version must be '2.0' or '1.0a'")
+        if self.oauth_version == "1.0a" and not self.secret:
+            raise ValueError("an OAuth 1.0a consumer needs a secret")
         grants: list[str] = []
         for grant in self.grants:
             grant = normalize_grant(grant)
@@ -300,11 +315,10 @@ class DevClient:
         if self.confidential is None:
             self.confidential = self.secret is not None
         if not self.name:
-            self.name = (
-                "Development client"
-                if self.client_id == DEV_CLIENT_ID
-                else f"Client {self.client_id}"
-            )
+            self.name = {
+                DEV_CLIENT_ID: "Development client",
+                DEV_OAUTH1_KEY: "Development OAuth 1.0a consumer",
+            }.get(self.client_id, f"Client {self.client_id}")
 
     @property
     def is_confidential(self) -> bool:

@@ -345,8 +345,9 @@ def consent() -> Response:
         )
     scopes = parse_scopes(values.get("scope"))
     returntoquery = _internal_query(values.get("returntoquery", ""))
+    returnto = _returnto(values.get("returnto"))
     if request.method == "POST":
-        return _consent_submit(wiki, client, scopes, returntoquery)
+        return _consent_submit(wiki, client, scopes, returnto, returntoquery)
     grants = [(s, GRANT_DESCRIPTIONS.get(s, s)) for s in scopes]
     return html_page(
         "consent.html",
@@ -356,15 +357,22 @@ def consent() -> Response:
         selected=next(iter(wiki.users), ""),
         csrf=wiki.csrf_token,
         scope=" ".join(scopes),
-        returnto=url_for("oauth.authorize"),
+        returnto=returnto,
         returntoquery=returntoquery,
         action=url_for("site.index_php"),
         private="privateinfo" in scopes or "mwoauth-authonlyprivate" in scopes,
     )
 
 
+def _returnto(value: str | None) -> str:
+    """Where the consent page sends the browser back: the OAuth 2.0 authorize endpoint, or
+    index.php for OAuth 1.0a's ``Special:OAuth/authorize``. Nothing else (no open redirect)."""
+    index = url_for("site.index_php")
+    return index if value == index else url_for("oauth.authorize")
+
+
 def _consent_submit(
-    wiki: DevWiki, client: DevClient, scopes: list[str], returntoquery: str
+    wiki: DevWiki, client: DevClient, scopes: list[str], returnto: str, returntoquery: str
 ) -> Response:
     token = request.form.get("wpEditToken", "")
     if not hmac.compare_digest(token.encode(), wiki.csrf_token.encode()):
@@ -376,7 +384,7 @@ def _consent_submit(
             description="The consent form's edit token is wrong; reload the page and retry.",
             hint=None,
         )
-    back = url_for("oauth.authorize") + "?" + (returntoquery + "&" if returntoquery else "")
+    back = returnto + "?" + (returntoquery + "&" if returntoquery else "")
     if "cancel" in request.form:
         return redirect(back + "approval_cancel=1")
     username = request.form.get("user", "")
@@ -680,21 +688,20 @@ def resource(rtype: str) -> Response:
         if fault is not None:
             return fault
     else:
+        return json_response(_bad_resource_type(wiki, rtype), 400)
+    token = bearer_token()
+    if token is None and wiki.flavor == "1.39":
+        # The real 1.39 crashes here (Resource.php passes [] to guzzle's withHeader), as the
+        # conformance suite shows; a client never sends no header, but the fake stays honest.
         return json_response(
             {
-                "error": "parameter-validation-failed",
-                "name": "type",
-                "value": rtype,
-                "failureCode": "badvalue",
-                "failureData": None,
-                "messageTranslations": {
-                    "en": f'Invalid value "{rtype}" for parameter "type". '
-                    "Expected one of: profile, scopes."
-                },
+                "message": "Error: exception of type InvalidArgumentException: "
+                "Header value can not be an empty array.",
+                "httpCode": 500,
+                "httpReason": "Internal Server Error",
             },
-            400,
+            500,
         )
-    token = bearer_token()
     if token is None:
         error = OAuthError(
             "access_denied", DESC_ACCESS_DENIED, 401, 'Missing "Authorization" header'
@@ -712,6 +719,31 @@ def resource(rtype: str) -> Response:
             body = _profile(wiki, access)
     content_type = "application/json" if wiki.flavor == "wikimedia" else "text/html; charset=UTF-8"
     return json_response(body, content_type=content_type, escape_html=True)
+
+
+def _bad_resource_type(wiki: DevWiki, rtype: str) -> dict[str, object]:
+    """MediaWiki REST's parameter validation error for an unknown resource type."""
+    if wiki.flavor == "1.39":  # as the real 1.39 answered (conformance suite)
+        return {
+            "error": "parameter-validation-failed",
+            "name": "type",
+            "value": rtype,
+            "failureCode": "badvalue",
+            "failureData": [],
+            "messageTranslations": {"en": f'Unrecognized value for parameter "type": {rtype}.'},
+            "httpCode": 400,
+            "httpReason": "Bad Request",
+        }
+    return {
+        "error": "parameter-validation-failed",
+        "name": "type",
+        "value": rtype,
+        "failureCode": "badvalue",
+        "failureData": None,
+        "messageTranslations": {
+            "en": f'Invalid value "{rtype}" for parameter "type". Expected one of: profile, scopes.'
+        },
+    }
 
 
 def _profile(wiki: DevWiki, access: AccessToken) -> dict[str, object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request, url_for
 
+from . import oauth1
 from .common import get_wiki, html_page, rest_error
 from .models import DEV_CLIENT_ID
 from .oauth import consent
@@ -44,6 +45,9 @@ def index_php(title: str | None = None) -> Response:
     title = title or request.values.get("title") or "Main Page"
     if title.replace("_", " ") in ("Special:OAuth/approve", "Special:OAuth/Approve"):
         return consent()
+    sub = oauth1.subpage(title)
+    if sub is not None:
+        return oauth1.special_oauth(sub)
     key = wiki.find_page(title)
     if key is None:
         return index_page(404, notice=f"There is no page called {title!r} on this wiki.")

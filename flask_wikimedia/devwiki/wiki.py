@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from .models import (
     ANONYMOUS_RIGHTS,
     DEV_CLIENT_ID,
+    DEV_OAUTH1_KEY,
+    DEV_OAUTH1_SECRET,
     PLAIN_USER_RIGHTS,
     SYSOP_EXTRA_RIGHTS,
     DevClient,
@@ -32,10 +34,11 @@ if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
 FLAVORS = ("wikimedia", "1.39")
-FAULT_ENDPOINTS = ("authorize", "token", "profile", "api", "rest")
+FAULT_ENDPOINTS = ("authorize", "token", "profile", "api", "rest", "initiate", "identify")
 FAULT_KINDS = (
     "500",
     "503",
+    "429",
     "hang",
     "garbage",
     "badjson",
@@ -45,6 +48,18 @@ FAULT_KINDS = (
     "missingfields",
 )
 PROFILE_ONLY_FAULTS = ("wrongtypes", "missingfields")
+#: Faults of OAuth 1.0a's identify JWT (endpoint ``"identify"`` only): a wrong claim, an
+#: expired or future token, a wrong signing key, ``alg: none`` or another algorithm.
+JWT_FAULTS = (
+    "jwt-aud",
+    "jwt-iss",
+    "jwt-nonce",
+    "jwt-expired",
+    "jwt-future",
+    "jwt-signature",
+    "jwt-alg-none",
+    "jwt-alg-hs512",
+)
 
 #: Owner-only tokens "never" expire (MediaWiki stores ``infinity``; the JWT says now + 1000 years).
 OWNER_ONLY_TTL = 1000 * 365.25 * 86400
@@ -110,6 +125,21 @@ class Approval:
 
 
 @dataclass
+class RequestToken:
+    """An OAuth 1.0a request token, from initiate until it is traded at Special:OAuth/token."""
+
+    key: str
+    secret: str
+    client_id: str
+    callback: str
+    expires: float
+    user: str | None = None
+    scopes: list[str] = dataclasses.field(default_factory=list)
+    verifier: str | None = None
+    used: bool = False
+
+
+@dataclass
 class Fault:
     kind: str
     remaining: int
@@ -156,6 +186,9 @@ class DevWiki:
         self.calls: collections.Counter[str] = collections.Counter()
         #: Replication lag in seconds reported to ``maxlag`` checks on api.php.
         self.lag: float = 0.0
+        #: The ``Retry-After`` sent with ``maxlag``, 429 and 503 answers: set it to anything
+        #: (``"nan"``, a date, garbage) to see how a client copes with a hostile value.
+        self.retry_after: str = "5"
         self.base_url: str | None = None
 
         self.lock = threading.RLock()
@@ -166,6 +199,11 @@ class DevWiki:
         self.approvals: dict[str, Approval] = {}
         self.faults: dict[str, list[Fault]] = {}
         self.owner_tokens: dict[str, str] = {}
+        #: OAuth 1.0a: request tokens, access token secrets (the tokens themselves live in
+        #: ``access_tokens``, grant type ``"oauth1"``) and the nonces seen (key -> expiry).
+        self.request_tokens: dict[str, RequestToken] = {}
+        self.oauth1_secrets: dict[str, str] = {}
+        self.oauth1_nonces: dict[str, float] = {}
         self.page_ids: dict[str, int] = {}
         self.page_revs: dict[str, int] = {}
         self.edit_times: list[str] = []
@@ -179,6 +217,14 @@ class DevWiki:
         self._thread: threading.Thread | None = None
 
         self.add_client(DevClient(client_id=DEV_CLIENT_ID))
+        self.add_client(
+            DevClient(
+                client_id=DEV_OAUTH1_KEY,
+                secret=DEV_OAUTH1_SECRET,
+                oauth_version="1.0a",
+                callback_is_prefix=True,
+            )
+        )
         self.add_user(DevUser("Alice", editcount=42, realname="Alice Example"))
         self.add_user(
             DevUser(
@@ -268,15 +314,19 @@ class DevWiki:
 
         ``endpoint`` is ``"authorize"``, ``"token"``, ``"profile"`` (the profile and scopes
         resources), ``"api"`` (api.php) or ``"rest"`` (the core REST API, ``rest.php/v1``).
-        ``kind`` is one of ``"500"``, ``"503"``, ``"hang"`` (wait ``delay`` seconds, then answer
+        ``kind`` is one of ``"500"``, ``"503"``, ``"429"`` (both with :attr:`retry_after`), ``"hang"`` (wait ``delay`` seconds, then answer
         normally; :meth:`clear_faults` and shutdown wake it), ``"garbage"``, ``"badjson"``,
         ``"oversized"``, ``"redirect"``, and for ``"profile"`` only ``"wrongtypes"`` and
-        ``"missingfields"``. Faults queue up in the order they were injected.
+        ``"missingfields"``. OAuth 1.0a adds the endpoints ``"initiate"`` and ``"identify"``
+        (its token endpoint shares ``"token"``), and for ``"identify"`` the kinds in
+        :data:`JWT_FAULTS`. Faults queue up in the order they were injected.
         """
         if endpoint not in FAULT_ENDPOINTS:
             raise ValueError(f"endpoint must be one of {FAULT_ENDPOINTS}, not {endpoint!r}")
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"kind must be one of {FAULT_KINDS}, not {kind!r}")
+        if kind in JWT_FAULTS and endpoint != "identify":
+            raise ValueError(f"fault {kind!r} only applies to the identify endpoint")
+        if kind not in FAULT_KINDS and kind not in JWT_FAULTS:
+            raise ValueError(f"kind must be one of {FAULT_KINDS + JWT_FAULTS}, not {kind!r}")
         if kind in PROFILE_ONLY_FAULTS and endpoint != "profile":
             raise ValueError(f"fault {kind!r} only applies to the profile endpoint")
         if times < 1:

@@ -142,3 +142,29 @@ def test_a_lost_lock_does_not_let_two_refreshes_both_write(devwiki, scaled_redis
     # The tokens kept work at the wiki: no third refresh, no logout.
     assert client.get("/wiki-name").text == "Alice"
     assert devwiki.calls["token:refresh_token"] == 2
+
+
+def test_a_protected_request_is_one_round_trip(devwiki, scaled_redis, monkeypatch):
+    """Session, session tombstone, record and record tombstone share one slot: the session's
+    script reads all four (issue 12's one round trip), on a cluster as behind Sentinel. The
+    store's own read (a pipeline: the second round trip) is made to fail, so only the one-trip
+    read can serve the page."""
+    app = app_on("ours", devwiki, scaled_redis)
+    client = app.test_client()
+    login(client, devwiki, "Alice")
+    store_client = get_state(app).store.client
+
+    def second_trip(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the login record was read in a second round trip")
+
+    monkeypatch.setattr(store_client, "pipeline", second_trip)
+    assert client.get("/private").text == "private page of Alice"
+
+
+def test_same_server_knows_one_cluster_from_another(redis_cluster, cluster_client):
+    other = redis_cluster.client()
+    try:
+        assert sessions._same_server(cluster_client, other)  # two clients, one cluster
+        assert not sessions._same_server(cluster_client, sessions.connect_redis("redis://x/0"))
+    finally:
+        other.close()

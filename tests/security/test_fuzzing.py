@@ -24,11 +24,9 @@ from werkzeug.wrappers import Response
 
 from flask_wikimedia.extension import get_state
 
-FUZZ = settings(
-    max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "150")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+# Examples, randomness and deadline come from the profile (tests/conftest.py): derandomised in
+# `make test`, random and many in `make fuzz`.
+FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 PAGE_STATUSES = {303, 400, 403, 502, 503}
 
 # --------------------------------------------------------------------------- the callback's query

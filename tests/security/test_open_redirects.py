@@ -207,9 +207,7 @@ _NEXT = st.one_of(
 )
 
 
-@settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(nxt=_NEXT)
 def test_no_next_value_leads_off_site_or_to_an_error(app, nxt):
     """OR-1 property: whatever ``next`` is, /auth/login answers 302 and the recorded target,
@@ -223,9 +221,7 @@ def test_no_next_value_leads_off_site_or_to_an_error(app, nxt):
     assert same_origin("https://tool.toolforge.org/x", entry.next)
 
 
-@settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(nxt=_NEXT)
 def test_safe_next_never_returns_an_off_site_target(nxt):
     """OR-1 property on the validator itself, on an https origin with a port."""

@@ -116,6 +116,7 @@ def test_browser_login_profile_gates_sandbox_edit_logout(
 
 
 def test_browser_zero_config_uses_the_mounted_development_wiki(page: Page, clean_env):
+    clean_env.setenv("FLASK_DEBUG", "1")  # what `make run` sets: the development wiki's opt-in
     apps = []
 
     def make_app(base: str):

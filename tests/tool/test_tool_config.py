@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import requests
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 from flask.sessions import SecureCookieSessionInterface
-from toolkit import CLIENT_ID, KEY_PREFIX, SECRET_KEY, TOOL, TOOLFORGE_CALLBACK
+from toolkit import (
+    CLIENT_ID,
+    KEY_PREFIX,
+    SECRET_KEY,
+    TOOL,
+    TOOLFORGE_CALLBACK,
+    free_port,
+    register_tool,
+    scrubbed_environ,
+    toolforge_environ,
+    wait_until_serving,
+)
 
+from flask_wikimedia.cli import cli
+from flask_wikimedia.devwiki.approve import approve
 from flask_wikimedia.extension import get_state
 from flask_wikimedia.sessions import SafeRedisSessionInterface
+from flask_wikimedia.settings import ConfigurationProblems
 from flask_wikimedia.store import MemoryLoginStore, RedisLoginStore
 from template_tool import create_app
 from template_tool.settings import TOOLFORGE_REDIS_URL, on_toolforge, toolforge_tool_name
 
 
 def test_zero_config_runs_against_the_development_wiki(clean_env):
+    clean_env.setenv("FLASK_DEBUG", "1")  # what `make run` (flask run --debug) sets
     app = create_app()
     assert app.config["DEV_MODE"] is True
     assert app.config["WIKIMEDIA_DEV_WIKI"] is True
@@ -32,7 +53,41 @@ def test_zero_config_runs_against_the_development_wiki(clean_env):
 
 
 def test_zero_config_secret_key_is_per_process_and_random(clean_env):
+    clean_env.setenv("FLASK_DEBUG", "1")
     assert create_app().secret_key != create_app().secret_key
+
+
+def test_no_client_id_outside_debug_refuses_instead_of_serving_the_development_wiki(clean_env):
+    """Issue 9.4: a half-configured production start used to turn on DEBUG and the development
+    wiki (anyone logs in as anyone). Now it refuses, listing everything to set at once."""
+    with pytest.raises(ConfigurationProblems) as refused:
+        create_app()
+    assert [p.setting for p in refused.value.problems] == [
+        "FLASK_WIKIMEDIA_CLIENT_ID",
+        "FLASK_SECRET_KEY",
+        "REDIS_URL",
+    ]
+    assert "flask --app app run --debug" in str(refused.value)
+
+
+def test_the_development_wiki_is_an_explicit_choice(clean_env):
+    clean_env.setenv("FLASK_DEBUG", "1")
+    clean_env.setenv("FLASK_WIKIMEDIA_DEV_WIKI", "false")
+    with pytest.raises(ConfigurationProblems, match="FLASK_WIKIMEDIA_CLIENT_ID is not set"):
+        create_app()
+    clean_env.delenv("FLASK_DEBUG")
+    clean_env.setenv("FLASK_WIKIMEDIA_DEV_WIKI", "true")  # asked for by name: served, in debug
+    app = create_app()
+    assert app.config["DEV_MODE"] is True
+    assert app.debug
+
+
+def test_a_short_secret_key_is_refused_off_toolforge_too(clean_env, redis_server):
+    clean_env.setenv("FLASK_WIKIMEDIA_CLIENT_ID", CLIENT_ID)
+    clean_env.setenv("FLASK_SECRET_KEY", "s" * 31)
+    clean_env.setenv("REDIS_URL", redis_server.url)
+    with pytest.raises(ConfigurationProblems, match="FLASK_SECRET_KEY is too short"):
+        create_app()
 
 
 @pytest.mark.parametrize(
@@ -189,3 +244,74 @@ def test_config_file_must_be_a_mapping(clean_env, tmp_path):
     clean_env.setenv("TOOL_CONFIG", str(path))
     with pytest.raises(RuntimeError, match="mapping"):
         create_app()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_check_passes_on_the_toolforge_setup_of_deploy_md(toolforge_env, redis_client, devwiki):
+    """Issue 15: on a correct Toolforge setup (docs/deploy.md; the dev wiki standing in for the
+    wiki, the test Redis for Toolforge's) the check exits 0, the tool's own defaults included
+    (its User-Agent has no version, which the policy allows)."""
+    register_tool(devwiki, TOOLFORGE_CALLBACK)
+    result = CliRunner().invoke(cli, ["check"], obj=ScriptInfo(create_app=create_app))
+    assert result.exit_code == 0, result.output
+    assert "configuration looks good" in result.output
+
+
+def test_check_shows_the_tools_startup_problems_as_check_output(devwiki, redis_server):
+    """`flask --app app wikimedia check` on the tool with Toolforge settings missing: every
+    problem, whose setting it is, as check output (not a traceback); --json for scripts."""
+    assert devwiki.base_url is not None
+    env = scrubbed_environ()
+    env.update(toolforge_environ(devwiki.base_url, redis_server.url))
+    del env["FLASK_SECRET_KEY"], env["REDIS_KEY_PREFIX"]
+    env["FLASK_WIKIMEDIA_CLIENTID"] = CLIENT_ID  # misspelt
+    command = [sys.executable, "-m", "flask", "--app", "app", "wikimedia", "check"]
+    run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stdout + run.stderr
+    assert "The app does not start" in run.stdout
+    assert "found 3 problem(s)" in run.stdout
+    assert "[Flask] FLASK_SECRET_KEY is not set" in run.stdout
+    assert "[sample tool] REDIS_KEY_PREFIX is not set" in run.stdout
+    assert "Did you mean FLASK_WIKIMEDIA_CLIENT_ID?" in run.stdout
+    as_json = subprocess.run(
+        [*command, "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    answer = json.loads(as_json.stdout)
+    assert answer["started"] is False
+    assert [(p["owner"], p["setting"]) for p in answer["problems"]] == [
+        ("Flask", "FLASK_SECRET_KEY"),
+        ("sample tool", "REDIS_KEY_PREFIX"),
+        ("Flask-Wikimedia", "FLASK_WIKIMEDIA_CLIENTID"),
+    ]
+
+
+def test_make_run_is_zero_configuration_and_logs_in():
+    """`make run` (flask --app app run --debug) on a fresh clone, no settings at all: the
+    development wiki, and a whole login through it over real HTTP (the server's own token
+    requests go to the server's own address)."""
+    port = free_port()
+    command = [sys.executable, "-m", "flask", "--app", "app", "run", "--debug", "--no-reload"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=REPO,
+        env=scrubbed_environ(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, base)
+        http = requests.Session()
+        start = http.get(base + "/auth/login?next=/profile", allow_redirects=False, timeout=10)
+        assert start.status_code == 302
+        callback = approve(base + start.headers["Location"], "Alice", True)
+        page = http.get(callback, timeout=20)
+        assert page.status_code == 200, page.text
+        assert "Alice" in page.text
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)

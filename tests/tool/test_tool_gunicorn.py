@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from toolkit import free_port, http_login, register_tool, scrubbed_environ, toolforge_environ
+from toolkit import (
+    free_port,
+    http_login,
+    register_tool,
+    scrubbed_environ,
+    toolforge_environ,
+    wait_until_serving,
+)
 
 from flask_wikimedia.devwiki import DevWiki
 
@@ -34,7 +41,9 @@ def tool_environ(wiki: DevWiki, redis_url: str, port: int) -> dict[str, str]:
     return env
 
 
-def gunicorn(port: int, env: dict[str, str], access_log: Path) -> subprocess.Popen[str]:
+def gunicorn(
+    port: int, env: dict[str, str], access_log: Path, log_format: str = '%(p)s "%(r)s" %(s)s'
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -49,7 +58,7 @@ def gunicorn(port: int, env: dict[str, str], access_log: Path) -> subprocess.Pop
             "--access-logfile",
             str(access_log),
             "--access-logformat",
-            '%(p)s "%(r)s" %(s)s',
+            log_format,
             "app:app",
         ],
         cwd=REPO,
@@ -61,8 +70,8 @@ def gunicorn(port: int, env: dict[str, str], access_log: Path) -> subprocess.Pop
 
 
 @contextmanager
-def running(port: int, env: dict[str, str], access_log: Path) -> Iterator[str]:
-    process = gunicorn(port, env, access_log)
+def running(port: int, env: dict[str, str], access_log: Path, **kwargs: str) -> Iterator[str]:
+    process = gunicorn(port, env, access_log, **kwargs)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -142,6 +151,40 @@ def test_login_is_shared_between_worker_processes(devwiki, redis_server, redis_c
             assert http.get(base + "/profile", allow_redirects=False, timeout=10).status_code == 302
 
 
+#: Every access-log field that could hold a URL or its query.
+LEAKY_FORMAT = '%(p)s "%(r)s" %(s)s U=%(U)s q=%(q)s f=%(f)s ref=%({referer}i)s loc=%({location}o)s raw=%({raw_uri}e)s qs=%({query_string}e)s'
+
+
+def test_the_access_log_never_holds_a_query_string(devwiki, redis_server, redis_client, tmp_path):
+    """CF-4: the callback's one-time code and state, the login redirect's state and PKCE
+    challenge, never reach the access log, whatever the log format asks for."""
+    port = free_port()
+    register_tool(devwiki, f"http://127.0.0.1:{port}/auth/callback")
+    log = tmp_path / "access.log"
+    env = tool_environ(devwiki, redis_server.url, port)
+    with running(port, env, log, log_format=LEAKY_FORMAT) as base:
+        http = requests.Session()
+        start = http.get(base + "/auth/login?next=/profile", allow_redirects=False, timeout=10)
+        callback = devwiki.approve(start.headers["Location"], username="Alice")
+        assert "code=" in callback and "state=" in callback
+        # As an error page on the callback would load its stylesheet: Referer is the callback.
+        http.get(base + "/", headers={"Referer": callback}, timeout=10)
+        done = http.get(callback, allow_redirects=False, timeout=10)
+        assert done.status_code == 303
+        wait_for_log(log, "GET /auth/callback")
+        wait_for_log(log, "GET / ")
+    text = log.read_text()
+    query = callback.split("?", 1)[1]
+    secrets = [value for pair in query.split("&") for value in pair.split("=", 1)[1:]]
+    secrets.append(start.headers["Location"].split("?", 1)[1])
+    assert "GET /auth/callback HTTP/1.1" in text
+    assert "GET /auth/login HTTP/1.1" in text
+    for secret in secrets:
+        assert secret not in text
+    assert "code=" not in text
+    assert "state=" not in text
+
+
 @pytest.mark.parametrize("missing", ["FLASK_SECRET_KEY", "REDIS_KEY_PREFIX"])
 def test_gunicorn_start_without_a_secret_exits_with_a_clear_message(
     devwiki, redis_server, tmp_path, missing
@@ -176,19 +219,22 @@ def test_procfile_command_listens_on_port_and_keeps_health_checks_out_of_the_log
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "the Procfile's gunicorn did not answer"
-            time.sleep(0.1)
+        wait_until_serving(process, base)
         assert requests.get(base + "/", timeout=5).status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=20)
     assert '"GET / HTTP/1.1" 200' in output
     assert "/healthz" not in output
+
+
+def test_uwsgi_logs_the_path_without_its_query():
+    """CF-4 for Toolforge's uWSGI webservice (not installed here, so read its settings): the
+    request log names the path (PATH_INFO), never the URI with its query, nor the Referer."""
+    settings = (REPO / "uwsgi.ini").read_text()
+    (log_format,) = [
+        line for line in settings.splitlines() if line.replace(" ", "").startswith("log-format=")
+    ]
+    assert "%(var.PATH_INFO)" in log_format
+    for leaky in ("%(uri)", "%(referer)", "QUERY_STRING", "REQUEST_URI"):
+        assert leaky not in log_format

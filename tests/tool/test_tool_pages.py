@@ -21,7 +21,12 @@ def csrf_token_of(page_text: str) -> str:
 def test_front_page_logged_out_offers_the_login(client):
     page = client.get("/")
     assert page.status_code == 200
-    assert 'href="/auth/login">Log in with Wikimedia</a>' in page.text
+    # A Codex primary button (a link), with the log-in icon: the page's one main action.
+    button = re.search(r'<a class="([^"]*)" href="/auth/login">(.*?)</a>', page.text, re.S)
+    assert button, page.text
+    assert "cdx-button--weight-primary" in button.group(1)
+    assert button.group(2).endswith("Log in with Wikimedia")
+    assert "icon-logIn" in button.group(2)
     assert "Logged in as" not in page.text
 
 

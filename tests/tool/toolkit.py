@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -81,6 +83,20 @@ def toolforge_environ(wiki_url: str, redis_url: str) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": KEY_PREFIX,
     }
+
+
+def wait_until_serving(process: subprocess.Popen[str], base: str, timeout: float = 30) -> None:
+    """Wait until the server ``process`` answers ``/healthz`` at ``base``; fail if it exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or workers still booting
+            pass
+        assert time.monotonic() < deadline, f"the server at {base} did not answer"
+        time.sleep(0.1)
 
 
 def redis_keys(client: redis.Redis) -> list[bytes]:
