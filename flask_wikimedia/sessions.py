@@ -568,6 +568,12 @@ def _same_server(client: RedisClient, other: RedisClient) -> bool:
         if not (isinstance(client, RedisCluster) and isinstance(other, RedisCluster)):
             return False
         return bool(_node_names(client) & _node_names(other))
+    # A Sentinel-managed client's kwargs name no host: its pool's service name says which
+    # primary it follows (two clients of one Sentinel group may follow different primaries).
+    if getattr(client.connection_pool, "service_name", None) != getattr(
+        other.connection_pool, "service_name", None
+    ):
+        return False
     ours = client.connection_pool.connection_kwargs
     theirs = other.connection_pool.connection_kwargs
     return all(ours.get(k) == theirs.get(k) for k in ("host", "port", "path", "db"))

@@ -168,3 +168,12 @@ def test_same_server_knows_one_cluster_from_another(redis_cluster, cluster_clien
         assert not sessions._same_server(cluster_client, sessions.connect_redis("redis://x/0"))
     finally:
         other.close()
+
+
+def test_same_server_tells_two_sentinel_primaries_apart(sentinel_group, sentinel_client):
+    """Sentinel clients name no host: the primary they follow decides (else a login store on
+    another primary would be read, wrongly, in the session's round trip)."""
+    sentinel = sentinel_group.sentinel()
+    same, other = sentinel.master_for(sentinel_group.name), sentinel.master_for("another")
+    assert sessions._same_server(sentinel_client, same)
+    assert not sessions._same_server(sentinel_client, other)
