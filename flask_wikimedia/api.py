@@ -20,26 +20,26 @@ Tokens are only ever sent to the configured wiki and, when that is a Wikimedia w
 other Wikimedia projects (single login), plus the hosts in ``WIKIMEDIA_API_HOSTS``: never to an
 arbitrary host.
 
-Config keys read: ``WIKIMEDIA_API_HOSTS``, ``WIKIMEDIA_APP_TOKEN`` (and, through the extension,
-``WIKIMEDIA_TIMEOUT``, ``WIKIMEDIA_MAX_RESPONSE_BYTES``, ``WIKIMEDIA_USER_AGENT``).
+Config keys used (parsed once at startup by ``flask_wikimedia.settings``): ``WIKIMEDIA_API_HOSTS``,
+``WIKIMEDIA_APP_TOKEN``, ``WIKIMEDIA_TIMEOUT``, ``WIKIMEDIA_MAX_RESPONSE_BYTES``,
+``WIKIMEDIA_USER_AGENT``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from flask import current_app, has_request_context
+from flask import has_request_context
 
 from . import oauth1_login
 from .errors import LoginRequired, WikiBadResponse, WikiUnavailable
-from .extension import get_state
+from .login import current_login, usable_login
 from .oauth import WikiRefused
 from .oauth1 import OAuth1Credentials
 from .outbound import (
@@ -54,6 +54,7 @@ from .outbound import (
     prepared_url,
     request_origin,
 )
+from .state import current_state
 
 WIKIMEDIA_DOMAINS = (
     "wikipedia.org",
@@ -476,7 +477,7 @@ def resolve_wiki(wiki: str | None) -> str:
     project over https on the default port (one login works on all of them); and the host
     names in ``WIKIMEDIA_API_HOSTS`` over https.
     """
-    state = get_state(current_app)
+    state = current_state()
     base = state.wiki_base()
     if wiki is None:
         return base
@@ -495,7 +496,7 @@ def resolve_wiki(wiki: str | None) -> str:
     if not netloc_ok or parts.query or parts.fragment:
         raise ValueError(f"not a wiki URL: {wiki!r}")
     own_host = urlsplit(base).hostname or ""
-    extra = {str(h).lower() for h in current_app.config.get("WIKIMEDIA_API_HOSTS") or ()}
+    extra = state.api_hosts
     https_default = parts.scheme == "https" and port in (None, 443)
     try:
         same_wiki = canonical_origin(prepared_url(url)) == canonical_origin(prepared_url(base))
@@ -523,11 +524,9 @@ def user_session(wiki: str | None = None, **options: Any) -> ApiSession:
     :class:`~flask_wikimedia.errors.LoginRequired` (401) when nobody is logged in or the login
     ended (the refresh was refused).
     """
-    from .login import current_login, usable_login
-
     if current_login() is None:
         raise LoginRequired()
-    state = get_state(current_app)
+    state = current_state()
 
     def token(stale: Credential | None) -> Credential:
         login = usable_login(stale.token if isinstance(stale, OAuth1Credentials) else stale)
@@ -550,16 +549,6 @@ def user_session(wiki: str | None = None, **options: Any) -> ApiSession:
     )
 
 
-class _AppToken:
-    """The app's client-credentials token, cached per process. Not a login (invariant 10 is
-    about users): each worker may hold its own, and a lost one is fetched again."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.token: str | None = None
-        self.expires_at = 0.0
-
-
 def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
     """An API session acting as the app, for background jobs with no user present.
 
@@ -568,14 +557,14 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
     (an owner-only consumer's token acts as its owner; another confidential consumer's is
     anonymous, so pass ``assert_user=False`` to use one). Needs an app context.
     """
-    state = get_state(current_app)
+    state = current_state()
     if state.wiki_url is None and not has_request_context():
         raise RuntimeError(
             "app_session() against the development wiki mounted in the app needs a request "
             "context (its URL comes from the request); set WIKIMEDIA_WIKI_URL for jobs."
         )
-    configured = current_app.config.get("WIKIMEDIA_APP_TOKEN")
-    cache: _AppToken = current_app.extensions.setdefault("wikimedia_app_token", _AppToken())
+    configured = state.app_token
+    cache = state.app_token_cache
     wiki_base = state.wiki_base()
     oauth = state.oauth
 
@@ -583,7 +572,7 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
         if configured:
             if stale is not None:
                 raise InvalidAuthorization(_INVALID_AUTH, "the wiki refused WIKIMEDIA_APP_TOKEN")
-            return str(configured)
+            return configured
         with cache.lock:
             if cache.token is None or stale == cache.token or cache.expires_at - time.time() < 60:
                 try:

@@ -20,19 +20,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from flask import current_app, g, session
+from werkzeug.local import LocalProxy
 
 from . import oauth1_login, signals
 from .errors import StoreUnavailable, WikiBadResponse, WikiUnavailable
 from .oauth import TokenRejected, TokenSet, WikiRefused
 from .outbound import WikiGarbage, WikiUnreachable
+from .state import WikimediaState, current_state
 from .store import LoginRecord, Stored, new_reference
 from .user import HiddenUser, ProfileError, WikimediaUser
-
-if TYPE_CHECKING:
-    from .extension import WikimediaState
 
 log = logging.getLogger("flask_wikimedia.login")
 
@@ -76,9 +75,8 @@ class LoginEnded(Exception):
 
 
 def state() -> WikimediaState:
-    from .extension import get_state
-
-    return get_state(current_app)
+    """The extension's state on the current app."""
+    return current_state()
 
 
 def current_login(*, fresh: bool = False) -> CurrentLogin | None:
@@ -496,3 +494,13 @@ def usable_login(stale_token: str | None = None) -> CurrentLogin | None:
             return None
         setattr(g, _G_LOGIN, login)
     return login
+
+
+def _current_user() -> WikimediaUser | None:
+    login = current_login()
+    return login.user if login is not None else None
+
+
+#: The logged-in :class:`WikimediaUser`, or a falsy proxy of ``None`` when logged out:
+#: test it with ``if current_user:``. Available in templates too.
+current_user = cast("WikimediaUser | None", LocalProxy(_current_user))

@@ -23,7 +23,7 @@ from .outbound import WikiGarbage, WikiUnreachable
 from .pending import PendingLogin
 
 if TYPE_CHECKING:
-    from .extension import WikimediaState
+    from .state import WikimediaState
     from .store import LoginRecord
 
 log = logging.getLogger("flask_wikimedia.oauth1")

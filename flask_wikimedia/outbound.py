@@ -37,7 +37,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from . import __version__
+from ._version import __version__
 
 DEFAULT_TIMEOUT = (3.05, 10.0)
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024

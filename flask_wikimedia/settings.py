@@ -159,6 +159,8 @@ class Settings:
     required_rights: frozenset[str]
     required_groups: frozenset[str]
     url_prefix: str
+    api_hosts: frozenset[str]
+    app_token: str | None
     #: The OAuth version of new logins and the OAuth 1.0a consumer, if any.
     oauth1: OAuth1Settings
 
@@ -397,6 +399,8 @@ def _parse(app: Flask) -> tuple[Settings | None, list[Problem]]:
             required_rights=rights,
             required_groups=groups,
             url_prefix=str(cfg["WIKIMEDIA_URL_PREFIX"]).rstrip("/"),
+            api_hosts=frozenset(str(h).lower() for h in cfg["WIKIMEDIA_API_HOSTS"] or ()),
+            app_token=str(app_token) if app_token else None,
             oauth1=oauth1,
         ),
         [],

@@ -22,12 +22,12 @@ from .errors import (
     WikiUnavailable,
     wants_json,
 )
-from .extension import get_state
 from .login import end_login, start_login
 from .oauth import TokenRejected, WikiRefused, new_code_verifier
 from .oauth1 import IdentityRejected
 from .outbound import WikiGarbage, WikiUnreachable
 from .redirects import safe_next
+from .state import get_state
 from .user import HiddenUser, ProfileError, WikimediaUser
 
 log = logging.getLogger("flask_wikimedia.views")
@@ -338,6 +338,7 @@ def callback() -> Response:
 def csrf_token() -> str:
     """The token the logout form carries (Flask-WTF's when CSRFProtect is on the app)."""
     if "csrf" in current_app.extensions:
+        # optional: Flask-WTF is only installed (and only used) when the app turned it on.
         from flask_wtf.csrf import generate_csrf
 
         return str(generate_csrf())
@@ -351,6 +352,7 @@ def csrf_token() -> str:
 def _csrf_ok() -> bool:
     sent = request.form.get("csrf_token", "")
     if "csrf" in current_app.extensions:
+        # optional: Flask-WTF is only installed (and only used) when the app turned it on.
         from flask_wtf.csrf import ValidationError, validate_csrf
 
         try:

@@ -16,8 +16,8 @@ import redis
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.outbound import WikiHTTPError, WikiSession
+from flask_wikimedia.state import get_state
 
 bp = Blueprint("health", __name__)
 

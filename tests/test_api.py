@@ -27,7 +27,7 @@ from flask_wikimedia.api import (
 )
 from flask_wikimedia.devwiki import DevClient, DevWiki
 from flask_wikimedia.errors import LoginRequired, WikiBadResponse, WikiUnavailable
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import login
 
 OWNER_ID = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"

@@ -23,8 +23,7 @@ import requests
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
-from flask_wikimedia.devwiki import DEV_CLIENT_ID, DevClient, DevUser, DevWiki
-from flask_wikimedia.devwiki.wiki import DevWikiError
+from flask_wikimedia.devwiki import DEV_CLIENT_ID, DevClient, DevUser, DevWiki, DevWikiError
 
 CB = "http://127.0.0.1:5000/auth/callback"
 CONF_ID = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"

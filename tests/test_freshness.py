@@ -13,7 +13,7 @@ from refresh_helpers import clone, in_parallel, session_ref, stored
 
 from flask_wikimedia import login_required, requires_group, requires_right, signals
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import login
 
 MAX_AGE = 0.8

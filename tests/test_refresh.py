@@ -33,7 +33,7 @@ from flask_wikimedia import signals
 from flask_wikimedia.api import user_session
 from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.errors import WikiUnavailable
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.store import LoginRecord
 from flask_wikimedia.testing import login
 

@@ -11,7 +11,7 @@ token gets MediaWiki's ``mwoauth-invalid-authorization`` error with HTTP 200 in 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, request, url_for
 from werkzeug.datastructures import MultiDict
@@ -20,8 +20,11 @@ from . import oauth1
 from .common import count, fault_response, get_wiki, html_page, json_response, rest_error
 from .models import ANONYMOUS_RIGHTS, DevUser
 from .oauth import bad_token_response, bearer_token
+from .records import AccessToken
 from .siteinfo import KNOWN_PROPS, siteinfo
-from .wiki import AccessToken, DevWiki
+
+if TYPE_CHECKING:
+    from .wiki import DevWiki
 
 bp = Blueprint("api", __name__)
 

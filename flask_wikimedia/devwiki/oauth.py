@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, request, url_for
@@ -25,7 +26,10 @@ from .models import (
     grant_rights,
     normalize_grant,
 )
-from .wiki import AccessToken, DevWiki, b64url
+from .records import AccessToken, b64url
+
+if TYPE_CHECKING:
+    from .wiki import DevWiki
 
 bp = Blueprint("oauth", __name__)
 

@@ -17,7 +17,7 @@ import base64
 import hmac
 import json
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth1.rfc5849.errors import OAuth1Error
@@ -30,7 +30,10 @@ from joserfc.jwk import OctKey
 from .common import count, get_wiki, html_page, json_response, respond_to_fault
 from .models import DevClient
 from .oauth import _gapped, _profile, add_query, is_loopback_url, redirect
-from .wiki import AccessToken, DevWiki, RequestToken
+from .records import AccessToken, RequestToken
+
+if TYPE_CHECKING:
+    from .wiki import DevWiki
 
 SUBPAGES = ("initiate", "authorize", "authenticate", "token", "identify")
 #: Extension:OAuth's window for ``oauth_timestamp`` (OAuthServer::$timestamp_threshold).

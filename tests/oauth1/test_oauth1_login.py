@@ -19,8 +19,8 @@ from refresh_helpers import session_ref
 
 from flask_wikimedia import pending
 from flask_wikimedia.devwiki import DevWiki, DevWikiError
-from flask_wikimedia.devwiki.wiki import JWT_FAULTS
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.devwiki.faults import JWT_FAULTS
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import finish_login, login, start_login
 
 

@@ -31,12 +31,12 @@ from werkzeug.wrappers import Request, Response
 
 from flask_wikimedia import current_user
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.login import REF_KEY
 from flask_wikimedia.pending import COOKIE_NAME as PENDING_COOKIE
 from flask_wikimedia.pending import PendingLogin
 from flask_wikimedia.pending import read as read_pending
 from flask_wikimedia.sessions import use_redis_sessions
+from flask_wikimedia.state import get_state
 
 ORIGIN = "http://localhost"
 SESSION_PREFIX = "tests:session:"

@@ -48,7 +48,6 @@ from flask_wikimedia.api import (
 )
 from flask_wikimedia.devwiki import DevClient
 from flask_wikimedia.errors import ConfigurationError, WikiBadResponse, WikiUnavailable
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.oauth import OAuthClient
 from flask_wikimedia.oauth1 import OAuth1Credentials
 from flask_wikimedia.outbound import (
@@ -60,6 +59,7 @@ from flask_wikimedia.outbound import (
     prepared_url,
     request_origin,
 )
+from flask_wikimedia.state import get_state
 
 TIMEOUT = (0.5, 1.0)
 #: The design bound of one call (connect + read) plus slack for a loaded, shared machine.

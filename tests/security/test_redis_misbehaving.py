@@ -36,8 +36,8 @@ from securitykit import (
     timed,
 )
 
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.pending import PENDING_TTL
+from flask_wikimedia.state import get_state
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A refresh lock only has to outlive one call to the wiki: seconds, never minutes.

@@ -28,8 +28,8 @@ from securitykit import (
     set_cookie_headers,
 )
 
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.pending import HOST_COOKIE_NAME
+from flask_wikimedia.state import get_state
 
 SERVER_SIDE = ("flask-session", "sealed-sessions")
 

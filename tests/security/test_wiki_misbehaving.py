@@ -41,7 +41,7 @@ from securitykit import (
 
 from flask_wikimedia import requires_right
 from flask_wikimedia.api import user_session
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 
 PACKAGE = Path(__file__).resolve().parents[2] / "flask_wikimedia"
 #: Configured timeouts are (0.5, 1.0): every failure must be over well within this.
