@@ -38,7 +38,8 @@ import requests
 from flask import has_request_context
 
 from . import oauth1_login
-from .errors import LoginRequired, WikiBadResponse, WikiUnavailable
+from .errors import LoginRequired, WikiBadResponse
+from .failures import WikiHTTPError, http_error
 from .login import current_login, usable_login
 from .oauth import WikiRefused
 from .oauth1 import OAuth1Credentials
@@ -46,6 +47,7 @@ from .outbound import (
     LimitsMixin,
     UnsafeURL,
     WikiGarbage,
+    WikiSession,
     WikiUnreachable,
     canonical_origin,
     is_b64token,
@@ -229,11 +231,18 @@ class ApiSession(LimitsMixin):
                     attempt += 1
                     time.sleep(wait)
                     continue
-                raise WikiUnavailable(
-                    f"The wiki did not answer an API request ({exc}). Please try again in a moment."
+                raise http_error(
+                    exc,
+                    "an API request",
+                    description=f"The wiki did not answer an API request ({exc}). "
+                    "Please try again in a moment.",
                 ) from exc
             except WikiGarbage as exc:
-                raise WikiBadResponse(f"The wiki's API answer was unusable ({exc}).") from exc
+                raise http_error(
+                    exc,
+                    "an API request",
+                    description=f"The wiki's API answer was unusable ({exc}).",
+                ) from exc
             token = bearer.token
             if token is not None and _token_refused(response):
                 if stale is not None:  # refused again, even after a refresh: no loop
@@ -439,7 +448,9 @@ def _json(response: requests.Response) -> Any:
     try:
         return json_body(response)
     except WikiGarbage as exc:
-        raise WikiBadResponse("The wiki's API answer was not JSON.") from exc
+        raise http_error(
+            exc, "an API request", description="The wiki's API answer was not JSON."
+        ) from exc
 
 
 def _api_result(response: requests.Response) -> dict[str, Any]:
@@ -582,10 +593,8 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
                         exc.error,
                         f"the wiki refused the app's client credentials: {exc.description}",
                     ) from exc
-                except WikiUnreachable as exc:
-                    raise WikiUnavailable() from exc
-                except WikiGarbage as exc:
-                    raise WikiBadResponse() from exc
+                except WikiHTTPError as exc:
+                    raise http_error(exc, "the app's client-credentials grant") from exc
                 cache.token = tokens.access_token
                 cache.expires_at = tokens.expires_at
             return cache.token
@@ -597,4 +606,20 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
         timeout=oauth.timeout,
         max_bytes=oauth.max_bytes,
         **options,
+    )
+
+
+def anonymous_session(
+    *, timeout: tuple[float, float] | None = None, max_bytes: int | None = None
+) -> WikiSession:
+    """A session for calls anyone may make (a health check's ``siteinfo``, say): the
+    extension's outbound limits and User-Agent, and never a token. ``timeout`` and
+    ``max_bytes`` default to ``WIKIMEDIA_TIMEOUT`` and ``WIKIMEDIA_MAX_RESPONSE_BYTES``.
+    Needs an app context; close it when done (or use it in a ``with`` block).
+    """
+    oauth = current_state().oauth
+    return WikiSession(
+        oauth.user_agent,
+        oauth.timeout if timeout is None else timeout,
+        oauth.max_bytes if max_bytes is None else max_bytes,
     )

@@ -117,6 +117,17 @@ class LoginFailed(WikimediaError, BadRequest):
     reason = "login_failed"
 
 
+class LogoutFailed(WikimediaError, BadRequest):
+    """A logout POST without this session's CSRF token (an old form, or another site's): the
+    user is still logged in."""
+
+    code = 400
+    title = "Logout failed"
+    title_key = "wikimedia-logout-failed-title"
+    reason = "logout_failed"
+    default_message = "wikimedia-logout-failed-csrf"
+
+
 class LoginDeclined(WikimediaError, Forbidden):
     """The user pressed Cancel on the wiki's consent page."""
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -27,8 +26,8 @@ from werkzeug.local import LocalProxy
 
 from . import oauth1_login, signals
 from .errors import StoreUnavailable, WikiBadResponse, WikiUnavailable
+from .failures import wiki_trouble
 from .oauth import TokenRejected, TokenSet, WikiRefused
-from .outbound import WikiGarbage, WikiUnreachable
 from .state import WikimediaState, current_state
 from .store import LoginRecord, Stored, new_reference
 from .user import HiddenUser, ProfileError, WikimediaUser
@@ -285,22 +284,8 @@ def _send_refreshed(login: CurrentLogin) -> None:
     )
 
 
-@contextmanager
-def _wiki_trouble(during: str) -> Iterator[None]:
-    """A wiki that cannot be reached is a 503 that keeps the login; one that answers garbage is
-    a 502. Logged without any request or answer content."""
-    try:
-        yield
-    except WikiUnreachable as exc:
-        log.warning("wiki unreachable during %s: %s", during, exc)
-        raise WikiUnavailable() from exc
-    except WikiGarbage as exc:
-        log.warning("unusable answer from the wiki during %s: %s", during, exc)
-        raise WikiBadResponse() from exc
-
-
 def _profile(st: WikimediaState, wiki_url: str, record: LoginRecord) -> dict[str, Any]:
-    with _wiki_trouble("a profile re-read"):
+    with wiki_trouble("a profile re-read"):
         if record.oauth_version == oauth1_login.VERSION:
             return oauth1_login.identify(st, wiki_url, record)
         return st.oauth.profile(wiki_url, record.access_token)
@@ -325,7 +310,7 @@ def _refresh_tokens(st: WikimediaState, ref: str, current: Stored, wiki_url: str
         _end(st, ref, "token_rejected" if record.oauth_version == "1.0a" else "expired")
     assert record.refresh_token is not None
     try:
-        with _wiki_trouble("a token refresh"):
+        with wiki_trouble("a token refresh"):
             tokens = st.oauth.refresh(wiki_url, record.refresh_token)
     except WikiRefused as exc:
         latest = st.store.get(ref)

@@ -17,15 +17,16 @@ from .errors import (
     LoginDeclined,
     LoginFailed,
     LoginRefused,
+    LogoutFailed,
     WikiBadResponse,
     WikimediaError,
     WikiUnavailable,
     wants_json,
 )
+from .failures import WikiHTTPError, http_error
 from .login import end_login, start_login
 from .oauth import TokenRejected, WikiRefused, new_code_verifier
 from .oauth1 import IdentityRejected
-from .outbound import WikiGarbage, WikiUnreachable
 from .redirects import safe_next
 from .state import get_state
 from .user import HiddenUser, ProfileError, WikimediaUser
@@ -303,16 +304,14 @@ def callback() -> Response:
         # The token the wiki issued a moment ago is refused by the same wiki.
         log.warning("the wiki refused its own new access token during login")
         return _fail(WikiBadResponse(), "wiki_bad_response", others)
-    except (WikiGarbage, ProfileError) as exc:
-        log.warning("unusable answer from the wiki during login: %s", exc)
+    except ProfileError as exc:
+        log.warning("unusable profile from the wiki during login: %s", exc)
         return _fail(WikiBadResponse(), "wiki_bad_response", others)
-    except WikiUnreachable as exc:
-        log.warning("wiki unreachable during login: %s", exc)
-        return _fail(
-            WikiUnavailable(message="wikimedia-wiki-unavailable-login"),
-            "wiki_unavailable",
-            others,
-        )
+    except WikiHTTPError as exc:
+        failure = http_error(exc, "login")
+        if isinstance(failure, WikiUnavailable):  # the login did not finish: say so
+            failure = WikiUnavailable(message="wikimedia-wiki-unavailable-login")
+        return _fail(failure, failure.reason, others)
     if _CENTRAL_ID.fullmatch(user.sub) is None:
         # MediaWiki sends "0" for an account without a central (global) id: identity is keyed
         # on the id, so such an account, or a non-numeric id, cannot log in (catalogue SF-4).
@@ -373,10 +372,7 @@ def logout() -> Response:
     """Log out: delete the login record and the session. CSRF-protected POST only."""
     st = get_state(current_app)
     if not _csrf_ok():
-        raise LoginFailed(
-            "The logout form was out of date or came from another site, so you are still "
-            "logged in. Reload the page and try again."
-        )
+        raise LogoutFailed()
     user = end_login()
     signals.logged_out.send(current_app._get_current_object(), user=user, reason="logout")  # type: ignore[attr-defined]
     target = safe_next(request.form.get("next"), st.default_next(), request.script_root)

@@ -16,8 +16,8 @@ import redis
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
-from flask_wikimedia.outbound import WikiHTTPError, WikiSession
-from flask_wikimedia.state import get_state
+from flask_wikimedia.api import anonymous_session, resolve_wiki
+from flask_wikimedia.failures import WikiHTTPError
 
 bp = Blueprint("health", __name__)
 
@@ -65,12 +65,11 @@ def _redis_state() -> str:
 
 
 def _wiki_state() -> str:
-    state = get_state(current_app)
-    session = WikiSession(state.oauth.user_agent, PROBE_TIMEOUT, 64 * 1024)
+    session = anonymous_session(timeout=PROBE_TIMEOUT, max_bytes=64 * 1024)
     try:
         # The cheapest question api.php answers: no login, no database-heavy work.
         answer = session.get(
-            f"{state.wiki_base()}/api.php",
+            f"{resolve_wiki(None)}/api.php",
             params={"action": "query", "meta": "siteinfo", "format": "json"},
         )
     except WikiHTTPError:
