@@ -28,7 +28,7 @@ from typing import Any
 import requests
 
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.login import REFRESH_MARGIN
+from flask_wikimedia.refresh import REFRESH_MARGIN
 
 from . import browser
 from .monitor import RoundTrips, count_round_trips

@@ -12,7 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.login import REF_KEY, REFRESH_MARGIN
+from flask_wikimedia.login import REF_KEY
+from flask_wikimedia.refresh import REFRESH_MARGIN
 from flask_wikimedia.state import get_state
 from flask_wikimedia.store import Stored
 from flask_wikimedia.testing import login

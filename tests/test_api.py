@@ -15,6 +15,7 @@ from flask import jsonify, request
 from refresh_helpers import session_ref, stored
 
 from flask_wikimedia import login as login_module
+from flask_wikimedia import refresh as refresh_module
 from flask_wikimedia.api import (
     ApiError,
     ApiSession,
@@ -191,6 +192,7 @@ def test_a_token_about_to_expire_is_refreshed_before_use(app, client, devwiki, m
                 return later
 
         monkeypatch.setattr(login_module, "time", Clock)
+        monkeypatch.setattr(refresh_module, "time", Clock)
         calls = devwiki.calls["api"]
         assert userinfo(wiki)["name"] == "Alice"
     assert devwiki.calls["token:refresh_token"] == 1

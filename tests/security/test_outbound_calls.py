@@ -36,6 +36,7 @@ from securitykit import (
 )
 
 from flask_wikimedia import login as login_module
+from flask_wikimedia import refresh as refresh_module
 from flask_wikimedia.api import (
     ApiError,
     ApiSession,
@@ -583,7 +584,7 @@ def test_refresh_lock_outlives_the_holders_two_calls(app):
     """The refresh lock's lifetime argument: the holder makes at most two wiki calls (token,
     profile), each bounded by the total deadline, so the lock must outlive both."""
     state = get_state(app)
-    assert login_module.lock_ttl(state) > 2 * sum(state.oauth.timeout)
+    assert refresh_module.lock_ttl(state) > 2 * sum(state.oauth.timeout)
 
 
 # --------------------------------------------------------------------------- item 9: errors
