@@ -236,8 +236,3 @@ def _token_set(token: dict[str, Any]) -> TokenSet:
     # Owner-only tokens live ~1000 years: treat anything past a century as "never expires".
     expires_at = math.inf if expires_in > 100 * 365 * 86400 else time.time() + float(expires_in)
     return TokenSet(access, refresh or None, expires_at)
-
-
-def refused_error(exc: OAuthError | WikiRefused) -> str:
-    """MediaWiki puts the human text in error_description, or in ``message`` before 2026."""
-    return getattr(exc, "description", "") or str(exc)

@@ -379,7 +379,3 @@ def logout() -> Response:
     response = redirect(target, 303)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def logout_url() -> str:
-    return url_for("wikimedia.logout")

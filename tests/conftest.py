@@ -67,14 +67,6 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
         redis_server.start()
 
 
-@pytest.fixture(scope="session")
-def _served_devwiki() -> Iterator[DevWiki]:
-    wiki = DevWiki()
-    wiki.start()
-    yield wiki
-    wiki.stop()
-
-
 @pytest.fixture
 def devwiki() -> Iterator[DevWiki]:
     """A fresh development wiki (Wikimedia flavour) served over real HTTP on an ephemeral port."""
