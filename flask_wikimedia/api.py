@@ -58,6 +58,24 @@ from .outbound import (
 )
 from .state import current_state
 
+__all__ = [
+    "MAX_RETRIES",
+    "MAX_RETRY_AFTER",
+    "WIKIMEDIA_DOMAINS",
+    "WIKI_ALIASES",
+    "ApiError",
+    "ApiSession",
+    "AssertUserFailed",
+    "Credential",
+    "InvalidAuthorization",
+    "RateLimited",
+    "TokenProvider",
+    "anonymous_session",
+    "app_session",
+    "resolve_wiki",
+    "user_session",
+]
+
 WIKIMEDIA_DOMAINS = (
     "wikipedia.org",
     "wikimedia.org",

@@ -25,6 +25,14 @@ from .login import current_login
 from .state import current_state
 from .user import WikimediaUser
 
+__all__ = [
+    "login_required",
+    "requires_grant",
+    "requires_group",
+    "requires_right",
+    "unauthorized",
+]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

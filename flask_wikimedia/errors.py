@@ -25,6 +25,21 @@ from werkzeug.wrappers import Response
 
 from .messages import LIBRARY_CATALOG, msg
 
+__all__ = [
+    "ConfigurationError",
+    "LoginDeclined",
+    "LoginFailed",
+    "LoginRefused",
+    "LoginRequired",
+    "LogoutFailed",
+    "MissingPermissions",
+    "StoreUnavailable",
+    "WikiBadResponse",
+    "WikiUnavailable",
+    "WikimediaError",
+    "wants_json",
+]
+
 
 def wants_json() -> bool:
     """True when the client prefers JSON to HTML (API clients, fetch() with Accept: JSON)."""

@@ -22,7 +22,7 @@ Config keys (set them before ``init_app``):
 ``WIKIMEDIA_URL_PREFIX``           where the blueprint is mounted (``/auth``)
 ``WIKIMEDIA_DEV_WIKI``             True (debug/testing only): serve the development wiki at ``/_devwiki``
 ``WIKIMEDIA_OAUTH_VERSION``        ``"2.0"`` (default) or ``"1.0a"`` (then CLIENT_ID/SECRET are a 1.0a consumer's)
-``WIKIMEDIA_OAUTH1_CLIENT_ID`` / ``_SECRET``  with 2.0: the old 1.0a consumer, kept for its logins
+``WIKIMEDIA_OAUTH1_CLIENT_ID`` / ``WIKIMEDIA_OAUTH1_CLIENT_SECRET``  with 2.0: the old 1.0a consumer, kept for its logins
 ``WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX``  True if the 1.0a consumer is "callback is prefix" (False: ``oob``)
 
 ``SECRET_KEY`` is required, and at least 32 bytes outside debug/testing. The rules (defaults,

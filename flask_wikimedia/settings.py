@@ -42,6 +42,8 @@ log = logging.getLogger("flask_wikimedia")
 
 __all__ = [
     "DEFAULTS",
+    "FLASK",
+    "LIBRARY",
     "MIN_KEY_PREFIX_LENGTH",
     "MIN_SECRET_KEY_BYTES",
     "ConfigurationProblems",
