@@ -23,6 +23,10 @@ arbitrary host.
 Config keys used (parsed once at startup by ``flask_wikimedia.settings``): ``WIKIMEDIA_API_HOSTS``,
 ``WIKIMEDIA_APP_TOKEN``, ``WIKIMEDIA_TIMEOUT``, ``WIKIMEDIA_MAX_RESPONSE_BYTES``,
 ``WIKIMEDIA_USER_AGENT``.
+
+Why one module of this size: the session class, its typed errors and the three ways to get one
+(``user_session``, ``app_session``, ``anonymous_session``) are what a tool author reads together,
+and the token-refusal rules must sit next to the retry loop that acts on them.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from .login import current_login, usable_login
 from .oauth import WikiRefused
 from .oauth1 import OAuth1Credentials
 from .outbound import (
-    LimitsMixin,
+    LimitedSession,
     UnsafeURL,
     WikiGarbage,
     WikiSession,
@@ -179,7 +183,7 @@ Credential = str | OAuth1Credentials
 TokenProvider = Callable[[Credential | None], Credential]
 
 
-class ApiSession(LimitsMixin):
+class ApiSession(LimitedSession):
     """A ``requests.Session`` for one wiki that acts as a user or the app.
 
     ``token_provider(stale)`` returns the access token to use; called with the token the wiki

@@ -38,6 +38,10 @@ as Flask-Session's docs show) gets the same interface from ``Wikimedia(app)`` th
 :func:`harden_sessions`, whichever of the two was called first: Flask-Session's own interface
 raises on Redis trouble (a 500 after its client's retries) and stores the session id in the
 clear as the key name. Clients handed to us are copied with :func:`bounded_client`.
+
+Why one module of this size: every change to Flask-Session below answers a measured failure of
+the original, and they only hold together (sealing, tombstones, the 503 path, hardening a
+interface installed later); read them in one place.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ Unknown ``WIKIMEDIA_*`` keys and ``FLASK_WIKIMEDIA_*`` environment variables are
 "did you mean" (:func:`unknown_settings`): ``check`` lists them; at startup they are logged, and
 added to the startup error when there is one (a misspelt key is the usual reason a required
 one is "not set").
+
+Why one module of this size: one set of rules in one place is the point (the issue that asked for
+it found three copies that disagreed); splitting it would bring the copies back.
 """
 
 from __future__ import annotations
