@@ -12,7 +12,7 @@ import redis
 import requests
 from apps import USER_AGENT, make_app
 from flask import jsonify, request
-from refresh_helpers import session_ref, stored
+from support import session_ref, stored
 
 from flask_wikimedia import login as login_module
 from flask_wikimedia import refresh as refresh_module

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 from apps import make_app
-from refresh_helpers import clone, in_parallel, session_ref, stored
+from support import clone, in_parallel, session_ref, stored
 
 from flask_wikimedia import login_required, requires_group, requires_right, signals
 from flask_wikimedia.devwiki import DevWiki
@@ -36,11 +36,6 @@ def app(devwiki: DevWiki, redis_client: redis.Redis):
         return "checked twice"
 
     return app
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def age_out() -> None:

@@ -6,28 +6,10 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import redis
 from apps import login_record, make_app
-from flask.testing import FlaskClient
+from support import session_ref
 
-from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.login import REF_KEY
 from flask_wikimedia.testing import finish_login, login, start_login
-
-
-@pytest.fixture
-def app(devwiki: DevWiki, redis_client: redis.Redis):
-    return make_app(devwiki, redis_client)
-
-
-@pytest.fixture
-def client(app) -> FlaskClient:
-    return app.test_client()
-
-
-def session_ref(client: FlaskClient) -> str | None:
-    with client.session_transaction() as sess:
-        return sess.get(REF_KEY)
 
 
 def test_plain_user_logs_in_and_sees_private_page(client, devwiki):

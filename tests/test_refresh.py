@@ -20,7 +20,7 @@ import redis
 import requests
 from apps import make_app
 from flask import render_template_string
-from refresh_helpers import (
+from support import (
     clone,
     free_port,
     in_parallel,
@@ -52,16 +52,6 @@ def wiki(request: pytest.FixtureRequest) -> Iterator[DevWiki]:
     served.start()
     yield served
     served.stop()
-
-
-@pytest.fixture
-def app(devwiki: DevWiki, redis_client: redis.Redis):
-    return make_app(devwiki, redis_client)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def test_expired_token_is_refreshed_and_user_stays_logged_in(wiki, redis_client):

@@ -11,7 +11,7 @@ import redis
 from apps import login_record, make_app
 from flask.testing import FlaskClient
 from oauth1_apps import KEY, SECRET, make_app1, with_api_views
-from refresh_helpers import clone, in_parallel, session_ref
+from support import clone, in_parallel, session_ref
 
 from flask_wikimedia import signals
 from flask_wikimedia.api import user_session

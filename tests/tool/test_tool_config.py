@@ -13,13 +13,13 @@ import requests
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from flask.sessions import SecureCookieSessionInterface
+from support import free_port
 from toolkit import (
     CLIENT_ID,
     KEY_PREFIX,
     SECRET_KEY,
     TOOL,
     TOOLFORGE_CALLBACK,
-    free_port,
     register_tool,
     scrubbed_environ,
     toolforge_environ,
