@@ -135,6 +135,13 @@ def clone(client: FlaskClient) -> FlaskClient:
     return other
 
 
+def parallel_gets(client: FlaskClient, count: int, path: str) -> list[int]:
+    """The status codes of ``count`` GETs of ``path``, at once, each from a clone of ``client``
+    (same session: tabs, workers)."""
+    clients = [clone(client) for _ in range(count)]
+    return in_parallel(count, lambda i: clients[i].get(path).status_code)
+
+
 def in_parallel(count: int, call: Callable[[int], Any]) -> list[Any]:
     """Run ``call(i)`` for i in range(count) on as many threads, all at once."""
     with ThreadPoolExecutor(count) as pool:

@@ -94,26 +94,6 @@ def test_refresh_token_rotates_and_the_new_one_is_used_next_time(wiki, redis_cli
     assert wiki.calls["token:refresh_token"] == 2
 
 
-def test_answer_without_refresh_token_keeps_the_old_one(app, client, devwiki, redis_client):
-    login_due_for_refresh(client, devwiki)
-    before = stored(app, client)
-    assert before is not None
-    # A wiki that does not rotate: the client must keep the refresh token it has (RT-1).
-    state = get_state(app)
-    real_refresh = state.oauth.refresh
-
-    def refresh_without_rotation(wiki_url, refresh_token):
-        tokens = real_refresh(wiki_url, refresh_token)
-        return type(tokens)(tokens.access_token, None, tokens.expires_at)
-
-    state.oauth.refresh = refresh_without_rotation  # type: ignore[method-assign]
-    assert client.get("/private").status_code == 200
-    after = stored(app, client)
-    assert after is not None
-    assert after.record.refresh_token == before.record.refresh_token
-    assert after.record.access_token != before.record.access_token
-
-
 def test_twenty_threads_hitting_an_expired_token_refresh_once(wiki, redis_client):
     app = make_app(wiki, redis_client)
     client = app.test_client()
