@@ -208,14 +208,17 @@ def callback() -> Response:
     if any(len(request.args.getlist(k)) > 1 for k in (state_name, code_name, "error")):
         # Parameter pollution: never guess which value was meant.
         return _fail(LoginFailed(message="wikimedia-login-failed-malformed"), "state", items)
-    state = request.args.get(state_name, "")
+    # "state" in this module is OAuth's state parameter; the extension's per-app state is ``st``.
+    oauth_state = request.args.get(state_name, "")
     # Bytes: compare_digest refuses str with non-ASCII characters (a 500 for state=%C3%A9).
-    wanted = state.encode()
+    wanted = oauth_state.encode()
     entry = next(
         (
             p
             for p in items
-            if state and p.oauth_version == kind and hmac.compare_digest(p.state.encode(), wanted)
+            if oauth_state
+            and p.oauth_version == kind
+            and hmac.compare_digest(p.state.encode(), wanted)
         ),
         None,
     )
@@ -240,7 +243,7 @@ def callback() -> Response:
             "wiki_refused",
             others,
         )
-    if not state:
+    if not oauth_state:
         return _fail(
             LoginFailed(message="wikimedia-login-failed-no-state"),
             "state",

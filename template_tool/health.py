@@ -49,12 +49,12 @@ def deep_checks() -> dict[str, str]:
         cached = _cached.get(key)
         if cached is not None and now - cached[0] < DEEP_CACHE_SECONDS:
             return cached[1]
-        result = {"redis": _redis_state(), "wiki": _wiki_state()}
+        result = {"redis": _redis_status(), "wiki": _wiki_status()}
         _cached[key] = (time.monotonic(), result)
         return result
 
 
-def _redis_state() -> str:
+def _redis_status() -> str:
     client = current_app.extensions.get("template_tool.redis")
     if client is None:
         return "unused"  # local development: cookie sessions, no Redis
@@ -64,7 +64,7 @@ def _redis_state() -> str:
         return "down"
 
 
-def _wiki_state() -> str:
+def _wiki_status() -> str:
     session = anonymous_session(timeout=PROBE_TIMEOUT, max_bytes=64 * 1024)
     try:
         # The cheapest question api.php answers: no login, no database-heavy work.
