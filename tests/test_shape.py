@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
 from pathlib import Path
@@ -124,3 +125,18 @@ def test_api_hosts_and_app_token_are_parsed_once_at_startup():
         assert resolve_wiki("example.org") == "https://example.org/w"
         with pytest.raises(ValueError, match="refusing to send"):
             resolve_wiki("evil.example")
+
+
+#: A module longer than this says in its docstring why it is one module ("Why one module...").
+MAX_LINES = 400
+
+
+def test_no_module_over_400_lines_without_a_reason():
+    unexplained = []
+    for path in sorted((ROOT / "flask_wikimedia").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > MAX_LINES:
+            doc = ast.get_docstring(ast.parse(text)) or ""
+            if "Why one module" not in doc:
+                unexplained.append(str(path.relative_to(ROOT)))
+    assert unexplained == []
