@@ -43,10 +43,10 @@ from flask_wikimedia.api import (
     AssertUserFailed,
     InvalidAuthorization,
     RateLimited,
-    _CredentialAuth,
     app_session,
     user_session,
 )
+from flask_wikimedia.apisession import _CredentialAuth
 from flask_wikimedia.devwiki import DevClient
 from flask_wikimedia.errors import ConfigurationError, WikiBadResponse, WikiUnavailable
 from flask_wikimedia.oauth import OAuthClient
