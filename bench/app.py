@@ -5,6 +5,7 @@ nothing else (Flask-Login's ``after_request`` hook, for instance, only runs on t
 
 ``/floor/``        bare Flask, no session at all (the floor)
 ``/session/``      Flask + the session store: reads the session, nothing more
+``/session/login`` stores a session like a login's (a reference), for ``/session/`` to read
 ``/peer/``         Flask-Login ``@login_required``, the user kept in the session (the peer)
 ``/peer/login``    logs a Flask-Login user in (no wiki involved: only the per-request cost counts)
 ``/peerdb/``       Flask-Login ``@login_required``, the user loaded from Redis by ``user_loader``
@@ -13,8 +14,11 @@ nothing else (Flask-Login's ``after_request`` hook, for instance, only runs on t
 ``/edit``          ``@requires_right("edit")``, rendering ``current_user.username`` in a template
 ``/auth/...``      Flask-Wikimedia's login, callback and logout
 
-Every session-using app shares one store (same Redis, prefix, cookie name and secret key), so
-``/session/`` reads the very session a Wikimedia login created. ``BENCH_SESSIONS`` picks the
+Every session-using app shares one store (same Redis, prefix, cookie name and secret key). On
+``sealed``, ``/session/`` reads the very session a Wikimedia login created; on
+``flask-session`` our extension seals the sessions of the app it is installed on (it replaces
+Flask-Session's interface), so plain Flask-Session could not read them: there ``/session/`` reads
+a session ``/session/login`` stored with Flask-Session itself. ``BENCH_SESSIONS`` picks the
 store: ``flask-session`` (default; Flask-Session's ``Session(app)``, as the guide shows) or
 ``sealed`` (``flask_wikimedia.sessions.use_redis_sessions``, as the template tool does).
 
@@ -99,7 +103,13 @@ def session_app() -> Flask:
 
     @app.get("/")
     def read_session() -> str:
-        return f"{len(session)} keys"
+        return "session read" if "_wikimedia_ref" in session else "no session"
+
+    @app.get("/login")
+    def store_session() -> str:
+        # The size and shape of a login's session: one opaque reference.
+        session["_wikimedia_ref"] = "~" + "r" * 43
+        return "stored"
 
     return app
 

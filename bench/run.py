@@ -7,7 +7,10 @@ Phases, in this order (the later ones change the wiki's settings and add logins)
 2. Redis round trips per request (``redis-cli MONITOR`` over a known number of requests);
 3. Redis bytes per logged-in session (``MEMORY USAGE``), plain user and sysop;
 4. per login: full logins against the development wiki by many concurrent users;
-5. per refresh: one user's expired token hit by 100 concurrent requests.
+5. per refresh: one user's expired token hit by 100 concurrent requests;
+6. where the CPU goes: the sealed app called in-process under cProfile (bench/cpuprofile.py);
+7. scaling: d2's throughput with 1, 2 and 4 workers, then with 10^4 and 10^5 logged-in users
+   in Redis (copies of a real session and login record under fresh key names).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import statistics
 import subprocess
 import sys
@@ -31,8 +35,9 @@ from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.refresh import REFRESH_MARGIN
 
 from . import browser
+from .cpuprofile import Profile, profile_routes
 from .monitor import RoundTrips, count_round_trips
-from .report import Report, RouteResult, RouteRun, render
+from .report import Report, RouteResult, RouteRun, ScalePoint, render
 from .services import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -66,6 +71,9 @@ class Settings:
     refresh_trials: int
     burst: int
     monitored_requests: int
+    profiled_requests: int
+    scale_workers: tuple[int, ...]
+    scale_users: tuple[int, ...]
 
 
 FULL = Settings(
@@ -80,6 +88,9 @@ FULL = Settings(
     refresh_trials=3,
     burst=100,
     monitored_requests=100,
+    profiled_requests=2000,
+    scale_workers=(1, 2, 4),
+    scale_users=(10_000, 100_000),
 )
 SMOKE = Settings(
     rounds=1,
@@ -93,6 +104,9 @@ SMOKE = Settings(
     refresh_trials=1,
     burst=100,
     monitored_requests=20,
+    profiled_requests=200,
+    scale_workers=(1, 2),
+    scale_users=(1_000,),
 )
 
 
@@ -102,19 +116,26 @@ class Route:
     label: str
     server: str  # "plain" (Flask-Session) or "sealed" (flask_wikimedia.sessions)
     path: str
-    cookie: str | None  # which logged-in cookie: "ours", "peer", "peerdb" or None
+    cookie: str | None  # which logged-in cookie: "ours", "peer", "peerdb", "session" or None
     contains: str
 
 
 ROUTES = (
     Route("a", "bare Flask route, no session (floor)", "plain", "/floor/", None, "ok"),
-    Route("b", "reads a Flask-Session Redis session", "plain", "/session/", "ours", "keys"),
+    Route(
+        "b", "reads a Flask-Session Redis session", "plain", "/session/", "session", "session read"
+    ),
     Route("c", "Flask-Login @login_required (peer)", "plain", "/peer/", "peer", "ok"),
     Route("c2", "Flask-Login, user loaded from Redis", "plain", "/peerdb/", "peerdb", "ok"),
     Route("d", "ours: @login_required", "plain", "/private", "ours", "ok"),
     Route("e", 'ours: @requires_right("edit") + template', "plain", "/edit", "ours", "Alice"),
     Route(
-        "b2", "reads a sealed session (use_redis_sessions)", "sealed", "/session/", "ours", "keys"
+        "b2",
+        "reads a sealed session (use_redis_sessions)",
+        "sealed",
+        "/session/",
+        "ours",
+        "session read",
     ),
     Route("d2", "ours: @login_required on use_redis_sessions", "sealed", "/private", "ours", "ok"),
 )
@@ -155,7 +176,7 @@ class Bench:
         self.wiki.auto_approve = "Alice"
         for name, server in self.servers.items():
             self.cookies[(name, "ours")] = browser.session_cookie(browser.login(server.base_url))
-            for peer in ("peer", "peerdb"):
+            for peer in ("peer", "peerdb", "session"):
                 with requests.Session() as client:
                     client.get(f"{server.base_url}/{peer}/login", timeout=10).raise_for_status()
                     self.cookies[(name, peer)] = browser.session_cookie(client)
@@ -193,15 +214,16 @@ class Bench:
             self.check(route)
         return results
 
-    def measure(self, route: Route, seconds: int) -> RouteRun:
+    def measure(self, route: Route, seconds: int, server: Gunicorn | None = None) -> RouteRun:
         """One wrk run, with the CPU time the app's workers and redis-server spent on it."""
         s = self.settings
-        workers = self.servers[route.server].worker_pids()
+        server = server or self.servers[route.server]
+        workers = server.worker_pids()
         assert self.redis.process is not None
         redis_pid = [self.redis.process.pid]
         app_before, redis_before = cpu_seconds(workers), cpu_seconds(redis_pid)
         result = run_wrk(
-            self.url(route),
+            server.base_url + route.path,
             seconds=seconds,
             connections=s.connections,
             threads=s.wrk_threads,
@@ -370,6 +392,74 @@ class Bench:
             )
         return trials
 
+    # -- 6. where the CPU goes -----------------------------------------------------------
+
+    def profiles(self) -> list[Profile]:
+        server = self.servers["sealed"]
+        cookie = self.cookies[("sealed", "ours")]
+        paths = ["/session/", "/private"]
+        return profile_routes(server.env, cookie, paths, self.settings.profiled_requests)
+
+    # -- 7. scaling ----------------------------------------------------------------------
+
+    def scaling(self) -> list[ScalePoint]:
+        s = self.settings
+        d2 = next(r for r in ROUTES if r.key == "d2")
+        sealed = self.servers["sealed"]
+        points = []
+        for workers in s.scale_workers:
+            server = Gunicorn(f"sealed-{workers}", free_port(), sealed.env, workers)
+            server.start()
+            try:
+                self.log(f"scaling: d2 with {workers} worker(s)")
+                points.append(self._point(f"{workers} worker(s)", d2, server))
+            finally:
+                server.stop()
+        for users in s.scale_users:
+            added = self.populate(users)
+            self.log(f"scaling: d2 with {users:,} logged-in users in Redis (+{added:,})")
+            points.append(self._point(f"{users:,} users, {sealed.workers} workers", d2, sealed))
+        return points
+
+    def _point(self, label: str, route: Route, server: Gunicorn) -> ScalePoint:
+        s = self.settings
+        browser.expect(server.base_url + route.path, self.cookie(route), route.contains)
+        self.measure(route, max(1, s.warmup), server)
+        runs = [self.measure(route, s.seconds, server) for _ in range(2)]
+        used = int(self.redis.client().info("memory")["used_memory"])
+        return ScalePoint(
+            label,
+            statistics.median(r.wrk.rps for r in runs),
+            statistics.median(r.app_us for r in runs),
+            statistics.median(r.redis_us for r in runs),
+            used / 2**20,
+        )
+
+    def populate(self, users: int) -> int:
+        """Fill Redis up to ``users`` logged-in users of the sealed app: copies of the
+        benchmark user's session and login record under fresh (random) digests."""
+        client = self.redis.client()
+        prefix = "bench:sealed:"
+        sessions = [k for k in client.scan_iter(prefix + "{*", count=1000)]
+        records = [k for k in client.scan_iter(prefix + "wikimedia:login:{*", count=1000)]
+        if not sessions or not records:
+            raise ServiceError("no sealed session or login record to copy")
+        session_dump = client.dump(sessions[0])
+        record_dump = client.dump(records[0])
+        if session_dump is None or record_dump is None:
+            raise ServiceError("the session or login record to copy expired meanwhile")
+        have = len(records)
+        ttl_ms = 24 * 3600 * 1000
+        with client.pipeline(transaction=False) as pipe:
+            for number in range(max(0, users - have)):
+                tag = secrets.token_urlsafe(32)
+                pipe.restore(f"{prefix}{{{tag}}}", ttl_ms, session_dump)
+                pipe.restore(f"{prefix}wikimedia:login:{{{tag}}}", ttl_ms, record_dump)
+                if number % 2000 == 1999:
+                    pipe.execute()
+            pipe.execute()
+        return max(0, users - have)
+
 
 def _own_cpu_seconds() -> float:
     """CPU time of this process: the load generator's threads and the development wiki."""
@@ -446,6 +536,10 @@ def main(argv: list[str] | None = None) -> int:
         logins = bench.logins()
         log("per refresh")
         refresh = bench.refresh()
+        log("where the CPU goes (in-process, cProfile)")
+        profiles = bench.profiles()
+        log("scaling")
+        scaling = bench.scaling()
         report = Report(
             smoke=args.smoke,
             machine=machine(bench),
@@ -453,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
             logins=logins,
             refresh=refresh,
             memory=memory,
+            profiles=profiles,
+            scaling=scaling,
             seconds=time.monotonic() - started,
         )
     except (ServiceError, WrkError, browser.BrowserError, requests.RequestException) as exc:

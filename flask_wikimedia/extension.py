@@ -48,7 +48,7 @@ from .devwiki import DEV_CLIENT_ID, DevWiki
 from .login import current_user
 from .oauth import OAuthClient
 from .outbound import full_user_agent
-from .sessions import harden_sessions
+from .sessions import SESSION_NAMES, harden_sessions, read_logins_with_sessions
 from .state import DEV_MOUNT, EXTENSION_KEY, AppTokenCache, LoginCheck, WikimediaState
 from .store import LoginStore, MemoryLoginStore, RedisLoginStore
 from .views import bp, csrf_token
@@ -137,7 +137,7 @@ class Wikimedia:
                 timeout=conf.timeout,
                 max_bytes=conf.max_bytes,
             ),
-            store=_login_store(conf),
+            store=_login_store(app, conf),
             pending_sealer=Sealer(conf.secret_key, "pending-login", list(conf.fallbacks)),
             wiki_url=conf.wiki_url,
             configured_redirect_uri=conf.redirect_uri,
@@ -158,19 +158,23 @@ class Wikimedia:
         )
 
 
-def _login_store(conf: settings.Settings) -> LoginStore:
+def _login_store(app: Flask, conf: settings.Settings) -> LoginStore:
     """Login records in Redis; in this process only for debug/testing without Redis
     (``settings.load`` refuses that otherwise)."""
     if conf.redis is None:
         log.warning("Flask-Wikimedia: no Redis configured; keeping logins in this process")
         return MemoryLoginStore(conf.login_ttl)
-    return RedisLoginStore(
+    store = RedisLoginStore(
         conf.redis,
         conf.key_prefix,
         Sealer(conf.secret_key, "login-record", list(conf.fallbacks)),
         conf.login_ttl,
         KeyNamer(conf.secret_key, "login"),
+        session_namer=KeyNamer(conf.secret_key, SESSION_NAMES),
     )
+    # If sessions are on this Redis too, a login is read with its session (issue 12).
+    read_logins_with_sessions(app, conf.redis, store.session_keys)
+    return store
 
 
 def logout_form(

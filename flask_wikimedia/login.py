@@ -28,8 +28,9 @@ from .refresh import (
     user_of,
 )
 from .refresh import ensure_fresh as _ensure_fresh
+from .sessions import SafeRedisSession
 from .state import WikimediaState, current_state
-from .store import LoginRecord, Stored, new_reference
+from .store import LoginRecord, Stored, new_reference, session_reference
 from .user import ProfileError, WikimediaUser
 
 __all__ = [
@@ -77,7 +78,9 @@ def current_login(*, fresh: bool = False) -> CurrentLogin | None:
     result: CurrentLogin | None = None
     try:
         if isinstance(ref, str) and ref:
-            stored = st.store.get(ref)
+            # Our session interface may have read the record already, in its round trip.
+            take = getattr(session, "take_prefetched", None)
+            stored = st.store.get(ref, take() if take is not None else None)
             if stored is None:
                 session.pop(REF_KEY, None)
             else:
@@ -155,7 +158,10 @@ def start_login(
         oauth_version=oauth_version,
         access_secret=access_secret,
     )
-    ref = new_reference()
+    # On our server-side sessions the login is bound to the (just rotated) session id, so the
+    # session interface can read both in one round trip; elsewhere a random reference.
+    raw = session._get_current_object()  # type: ignore[attr-defined]
+    ref = session_reference(raw.sid) if isinstance(raw, SafeRedisSession) else new_reference()
     stored = st.store.create(ref, record)
     session[REF_KEY] = ref
     login = CurrentLogin(ref, stored, user)

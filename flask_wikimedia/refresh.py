@@ -30,7 +30,7 @@ from .errors import WikiBadResponse, WikiUnavailable
 from .failures import wiki_trouble
 from .oauth import TokenRejected, TokenSet, WikiRefused
 from .state import WikimediaState
-from .store import LoginRecord, Stored
+from .store import LoginRecord, Stored, Summary
 from .user import HiddenUser, ProfileError, WikimediaUser
 
 __all__ = [
@@ -83,15 +83,17 @@ class LoginEnded(Exception):
         self.reason = reason
 
 
-def needs_tokens(record: LoginRecord, now: float) -> bool:
+def needs_tokens(record: LoginRecord | Summary, now: float) -> bool:
     return record.expires_at - now < REFRESH_MARGIN
 
 
-def _needs_profile(st: WikimediaState, record: LoginRecord, now: float) -> bool:
+def _needs_profile(st: WikimediaState, record: LoginRecord | Summary, now: float) -> bool:
     return now - record.profile_at >= st.profile_max_age
 
 
-def _satisfied(st: WikimediaState, record: LoginRecord, fresh_since: float | None) -> bool:
+def _satisfied(
+    st: WikimediaState, record: LoginRecord | Summary, fresh_since: float | None
+) -> bool:
     now = time.time()
     return (
         not needs_tokens(record, now)
@@ -114,8 +116,13 @@ def lock_ttl(st: WikimediaState) -> float:
 def ensure_fresh(
     st: WikimediaState, ref: str, stored: Stored, fresh_since: float | None
 ) -> CurrentLogin:
-    if _satisfied(st, stored.record, fresh_since):
-        return CurrentLogin(ref, stored, user_of(stored.record))
+    # The summary (user, deadlines) is all a page needs: no token is decrypted for it.
+    try:
+        summary = stored.summary
+    except ProfileError as exc:  # only if someone changed the code's idea of a profile
+        raise LoginEnded("unreadable") from exc
+    if _satisfied(st, summary, fresh_since):
+        return CurrentLogin(ref, stored, summary.user)
     return single_flight(
         st,
         ref,
@@ -157,6 +164,10 @@ def single_flight(
                     raise LoginEnded()
                 if done(current.record):
                     return CurrentLogin(ref, current, user_of(current.record))
+                if current.failures != failures:
+                    # The holder before us failed between our last look and our taking the
+                    # lock: its failure answers us too (no second try at a failing wiki).
+                    raise WikiUnavailable()
                 try:
                     return work(current)
                 except (WikiUnavailable, WikiBadResponse):

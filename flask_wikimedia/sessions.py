@@ -22,6 +22,11 @@ changes, each one for a measured failure of the original (security catalogue 1.3
   A session ended at login or logout leaves a tombstone (``<prefix>gone:{<digest>}``) for the
   session lifetime, read in the same round trip as the session: a value written back from a
   dump taken earlier is refused (catalogue KN-2).
+* **One round trip for a logged-in request.** The script that reads the session also reads the
+  login record bound to it (``<login prefix>login:{<digest>}`` and its tombstone: the same hash
+  tag, so one Redis Cluster slot) when the extension registered where such records live
+  (:func:`read_logins_with_sessions`); the login code then finds the record already read
+  (:attr:`SafeRedisSession.prefetched`).
 * **Key names reveal nothing.** A session is stored under ``<prefix><keyed digest of the id>``
   (:class:`~flask_wikimedia.crypto.KeyNamer`), never under the id itself: a neighbour who can
   read every key name of a shared Redis (replication commands give a full dump) learns no
@@ -63,6 +68,7 @@ from werkzeug.wrappers import Response
 
 from .crypto import KeyNamer, Sealer
 from .errors import StoreUnavailable
+from .store import Prefetched, session_reference
 
 log = logging.getLogger("flask_wikimedia.sessions")
 
@@ -72,6 +78,7 @@ __all__ = [
     "bounded_client",
     "connect_redis",
     "harden_sessions",
+    "read_logins_with_sessions",
     "use_redis_sessions",
 ]
 
@@ -89,14 +96,26 @@ _decoder = msgspec.msgpack.Decoder(_Data)
 #: no EXPIRE on the way out unless its lifetime has run down by more than REFRESH_SLACK.
 #: Also whether the session was ended (its tombstone, KEYS[2], exists): a value written back
 #: from a dump after a login or logout is refused.
-_GET_WITH_TTL = (
-    "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), "
-    "redis.call('EXISTS', KEYS[2])}"
-)
+#: With four keys, also the login record bound to the session (KEYS[3], its HMGET fields) and
+#: its tombstone (KEYS[4]): a logged-in request's only round trip. pcall: a record key of the
+#: wrong type is the login store's business (it reads as logged out), not the session's.
+_GET_WITH_TTL = """
+local value = redis.call('GET', KEYS[1])
+local reply = {value, redis.call('PTTL', KEYS[1]), redis.call('EXISTS', KEYS[2])}
+if value and #KEYS == 4 then
+  reply[4] = redis.pcall('HMGET', KEYS[3], 'v', 'd', 'f', 'u')
+  reply[5] = redis.call('EXISTS', KEYS[4])
+end
+return reply
+"""
+#: app.extensions entry: where login records bound to sessions live (see read_logins_with_sessions).
+_LOGIN_KEYS = "flask_wikimedia.sessions.login_keys"
 #: Extend an unmodified session's lifetime only once it has lost this share of it (1%: at most
 #: one EXPIRE every ~2.4 hours on a 10-day session, instead of one per request).
 REFRESH_SLACK = 0.01
 _encoder = msgspec.msgpack.Encoder()
+#: The KeyNamer purpose of session key names (the login store names bound logins with it too).
+SESSION_NAMES = "session-id"
 
 
 def connect_redis(url: str, *, timeout: float = 1.0) -> redis.Redis:
@@ -189,6 +208,13 @@ class SafeRedisSession(RedisSession):  # type: ignore[misc]
         self.store_unavailable = store_unavailable
         #: Milliseconds the stored value had left when it was read (None: not read).
         self.remaining_ms: int | None = None
+        #: The bound login record, read in the same round trip as the session (or None).
+        self.prefetched: Prefetched | None = None
+
+    def take_prefetched(self) -> Prefetched | None:
+        """The prefetched login record, once: a later read in this request goes to Redis."""
+        prefetched, self.prefetched = self.prefetched, None
+        return prefetched
 
 
 class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
@@ -229,13 +255,18 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         self.sealer = Sealer(
             app.secret_key, "session", list(app.config.get("SECRET_KEY_FALLBACKS") or ())
         )
-        self.namer = KeyNamer(app.secret_key, "session-id")
+        self.namer = KeyNamer(app.secret_key, SESSION_NAMES)
+        self._login_entry: object = None
+        self._login_keys_found: Callable[[str], list[str]] | None = None
 
     def _get_store_id(self, sid: str) -> str:
         """The Redis key of session ``sid``: a keyed digest, so the key name is no cookie.
 
         The digest is a hash tag, shared with the session's tombstone (one Cluster slot)."""
         return f"{self.key_prefix}{{{self.namer.name(sid)}}}"
+
+    def _tag_of(self, store_id: str) -> str:
+        return store_id[len(self.key_prefix) + 1 : -1]
 
     def _tombstone(self, store_id: str) -> str:
         # "gone:" cannot start a digest (no ':' in URL-safe base64): no clash with sessions.
@@ -267,22 +298,32 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             return None
 
     def _retrieve_session_data(self, store_id: str) -> _Data | None:
-        data, _ = self._retrieve_with_ttl(store_id)
+        data, _, _ = self._retrieve_with_ttl(store_id)
         return data
 
-    def _retrieve_with_ttl(self, store_id: str) -> tuple[_Data | None, int | None]:
-        """The session data and the milliseconds it has left, in one round trip."""
+    def _retrieve_with_ttl(
+        self,
+        store_id: str,
+        login_keys: Callable[[str], list[str]] | None = None,
+        sid: str = "",
+    ) -> tuple[_Data | None, int | None, Prefetched | None]:
+        """The session data, the milliseconds it has left and, given ``login_keys``, the login
+        record bound to session ``sid``: one round trip."""
+        keys = [store_id, self._tombstone(store_id)]
+        if login_keys is not None:
+            keys += login_keys(self._tag_of(store_id))
         try:
-            raw, remaining, ended = self._get_with_ttl(keys=[store_id, self._tombstone(store_id)])
+            reply = self._get_with_ttl(keys=keys)
         except redis.ResponseError:
             # WRONGTYPE: something else (planted, or another tool's data) sits at this key.
             log.warning("a session key holds a value of the wrong Redis type; starting anew")
-            return None, None
+            return None, None, None
+        raw, remaining, ended = reply[:3]
         if raw is None:
-            return None, None
+            return None, None, None
         if ended:
             log.warning("a session was found after it ended (written back?); starting anew")
-            return None, None
+            return None, None, None
         data = self.unseal(store_id, raw) if isinstance(raw, bytes) else None
         if data is None:
             # Never log the value: it may be someone's session, or an attacker's payload.
@@ -290,8 +331,11 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
                 "discarded a session value that was not sealed for its key (planted, corrupted, "
                 "or sealed with another SECRET_KEY); starting a new session"
             )
-            return None, None
-        return data, int(remaining)
+            return None, None, None
+        prefetched = None
+        if len(reply) == 5:
+            prefetched = Prefetched(session_reference(sid), keys[2], reply[3], reply[4])
+        return data, int(remaining), prefetched
 
     def _upsert_session(
         self, session_lifetime: Any, session: SafeRedisSession, store_id: str
@@ -309,6 +353,17 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             store_unavailable=store_unavailable,
         )
 
+    def _login_keys(self, app: Flask) -> Callable[[str], list[str]] | None:
+        """How to name the login record bound to a session, if it lives on our Redis."""
+        entry = app.extensions.get(_LOGIN_KEYS)
+        if entry is None:
+            return None
+        if entry is not self._login_entry:  # checked once per registration, not per request
+            client, login_keys = entry
+            self._login_entry = entry
+            self._login_keys_found = login_keys if _same_server(self.client, client) else None
+        return self._login_keys_found
+
     # -- Flask's session interface ---------------------------------------------------------
 
     def get_cookie_secure(self, app: Flask) -> bool:
@@ -322,7 +377,9 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             return self._new_session()
         store_id = self._get_store_id(sid)
         try:
-            data, remaining_ms = self._retrieve_with_ttl(store_id)
+            data, remaining_ms, prefetched = self._retrieve_with_ttl(
+                store_id, self._login_keys(app), sid
+            )
         except redis.RedisError as exc:
             log.warning("session store unavailable while opening a session: %r", exc)
             request.environ[_UNAVAILABLE] = True
@@ -332,6 +389,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             return self._new_session()
         opened = self.session_class(data, sid=sid, stored=True)
         opened.remaining_ms = remaining_ms
+        opened.prefetched = prefetched
         return opened
 
     def regenerate(self, session: SafeRedisSession) -> None:
@@ -397,6 +455,29 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             **cookie_flags,
         )
         response.vary.add("Cookie")
+
+
+def read_logins_with_sessions(
+    app: Flask, client: redis.Redis, login_keys: Callable[[str], list[str]]
+) -> None:
+    """Read the login record bound to a session in the session's own round trip.
+
+    ``login_keys(tag)`` names the record and its tombstone, on ``client``'s Redis, for the
+    session whose key digest is ``tag`` (``RedisLoginStore.session_keys``); they carry
+    ``{tag}`` as their hash tag. Called by ``Wikimedia.init_app``; the session interface uses
+    it only if its own client is on the same server and database (checked once, at its first
+    request, whichever of the two was set up first).
+    """
+    app.extensions[_LOGIN_KEYS] = (client, login_keys)
+
+
+def _same_server(client: redis.Redis, other: redis.Redis) -> bool:
+    """True if both clients talk to the same Redis server and database."""
+    if other is client:
+        return True
+    ours = client.connection_pool.connection_kwargs
+    theirs = other.connection_pool.connection_kwargs
+    return all(ours.get(k) == theirs.get(k) for k in ("host", "port", "path", "db"))
 
 
 def _become_store_unavailable_page(app: Flask, response: Response) -> None:

@@ -8,6 +8,19 @@ on a version number, so a request that read the record before a refresh or a log
 write old tokens back or bring a deleted login back to life (DESIGN invariants 3 and 4).
 Refreshes are single-flight under a short lock, ``<prefix>lock:{<name>}``.
 
+A login started on :class:`~flask_wikimedia.sessions.SafeRedisSessionInterface` is bound to its
+session id (which rotates at every login): its reference is :func:`session_reference` of the id,
+and ``<name>`` is the session key's own digest. Both key names are then computable from the
+cookie alone and share one hash tag (one Redis Cluster slot), so the session interface reads the
+session and the record in one script, one round trip (issue 12). Any other session (Flask's
+signed cookie) gets a random reference, as before.
+
+Reading a record does no repeated work: a bounded in-process cache, keyed by the record's key,
+version, deadline and a digest of its sealed value, holds what a page needs (the user, the token
+deadline and the profile's age; never a token). Redis is read on every request to validate it,
+so a change made by any other process is seen at once (DESIGN invariant 10). Tokens are
+decrypted only when a request asks for them (:attr:`Stored.record`).
+
 Ending a login deletes the record and leaves a tombstone, ``<prefix>gone:{<name>}``, that lives
 as long as the record could have: a neighbour who dumped the record while the user was logged in
 and writes it back after the logout finds it refused (the tombstone was not in the dump). Each
@@ -18,10 +31,16 @@ they sit in one Redis Cluster slot.
 Redis trouble of any kind becomes :class:`~flask_wikimedia.errors.StoreUnavailable` (a 503),
 and anything we cannot decrypt is treated as absent: planted or corrupted values log the user
 out, nothing worse.
+
+Why one module of this size: the record format, its sealing, the compare-and-set and lock
+scripts and the read cache are one contract with Redis (invariants 3, 4, 10, 11); the two stores
+(Redis, in-process) implement it side by side.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -29,14 +48,16 @@ import secrets
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
 from .crypto import KeyNamer, Sealer
 from .errors import StoreUnavailable
-from .user import WikimediaUser
+from .user import ProfileError, WikimediaUser
 
 log = logging.getLogger("flask_wikimedia.store")
 
@@ -76,18 +97,91 @@ class LoginRecord:
         return cls(**data)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What rendering a page needs from a record, without its tokens (safe to cache)."""
+
+    expires_at: float
+    profile_at: float
+    user: WikimediaUser
+
+    @classmethod
+    def of(cls, record: LoginRecord) -> Summary:
+        """Raises :class:`~flask_wikimedia.user.ProfileError` for an unreadable profile."""
+        return cls(record.expires_at, record.profile_at, record.user())
+
+
 class Stored:
     """A record together with the version it was read at (for compare-and-set).
 
     ``failures`` counts the refreshes and profile re-reads of this login that failed because
     the wiki was down: requests waiting for another request's refresh watch it, so that one
     failure answers them all instead of each trying the failing wiki in turn.
+
+    A record served from the cache is opened lazily: :attr:`summary` (user, token deadline,
+    profile age) is at hand, and :attr:`record`, with the tokens, is decrypted on first use.
     """
 
-    version: int
-    record: LoginRecord
-    failures: int = 0
+    __slots__ = ("_open", "_record", "_summary", "failures", "version")
+
+    def __init__(
+        self,
+        version: int,
+        record: LoginRecord | None = None,
+        failures: int = 0,
+        *,
+        summary: Summary | None = None,
+        opener: Callable[[], LoginRecord] | None = None,
+    ) -> None:
+        if record is None and opener is None:
+            raise ValueError("a Stored needs a record or a way to open one")
+        self.version = version
+        self.failures = failures
+        self._record = record
+        self._summary = summary
+        self._open = opener
+
+    @property
+    def record(self) -> LoginRecord:
+        """The whole record, tokens included (decrypted now if it came from the cache)."""
+        if self._record is None:
+            assert self._open is not None
+            self._record = self._open()
+        return self._record
+
+    @property
+    def summary(self) -> Summary:
+        """User and deadlines; raises ProfileError for an unreadable profile."""
+        if self._summary is None:
+            self._summary = Summary.of(self.record)
+        return self._summary
+
+    def __repr__(self) -> str:
+        return f"Stored(version={self.version}, failures={self.failures})"
+
+
+class Prefetched(NamedTuple):
+    """A record's Redis fields as the session interface read them, in the session's round trip
+    (``HMGET v d f u`` and whether its tombstone exists); see :meth:`LoginStore.get`.
+
+    ``ref`` is the reference of the login bound to that session (:func:`session_reference`),
+    ``key`` the record key the interface read, named with the same digest as the session key.
+    """
+
+    ref: str
+    key: str
+    fields: Any
+    gone: Any
+
+
+#: A login bound to a server-side session: its reference is this marker and the session id
+#: ('~' is not in the URL-safe alphabet of random references, session ids and states).
+_SESSION_BOUND = "~"
+
+
+def session_reference(sid: str) -> str:
+    """The reference of a login bound to session ``sid`` (see the module docstring)."""
+    return _SESSION_BOUND + sid
 
 
 def new_reference() -> str:
@@ -99,7 +193,9 @@ class LoginStore(ABC):
     """Where login records live. Two implementations: Redis, and in-process for development."""
 
     @abstractmethod
-    def get(self, ref: str) -> Stored | None: ...
+    def get(self, ref: str, prefetched: Prefetched | None = None) -> Stored | None:
+        """The record of ``ref``, or None. ``prefetched``: its fields, already read in this
+        request's session round trip; used (no second round trip) if they are for its key."""
 
     @abstractmethod
     def create(self, ref: str, record: LoginRecord) -> Stored: ...
@@ -151,18 +247,68 @@ return 0
 """
 
 
+#: Records whose summary a worker keeps (about 1 KiB each for a sysop with 122 rights).
+CACHE_SIZE = 4096
+
+
+class _SummaryCache:
+    """A bounded LRU of record summaries, keyed by record key; an entry counts only for the
+    exact version, deadline and sealed value (by digest) it was made from."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, tuple[int, int, bytes, Summary]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, version: int, deadline: int, digest: bytes) -> Summary | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[:3] != (version, deadline, digest):
+                return None
+            self._entries.move_to_end(key)
+            return entry[3]
+
+    def put(self, key: str, version: int, deadline: int, digest: bytes, summary: Summary) -> None:
+        with self._lock:
+            self._entries[key] = (version, deadline, digest, summary)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _digest(sealed: bytes) -> bytes:
+    return hashlib.blake2b(sealed, digest_size=16).digest()
+
+
 class RedisLoginStore(LoginStore):
     """Login records in Redis, as a hash ``{v: version, d: AES-GCM(record), u: deadline}``
-    with a TTL; key names are keyed digests of the references (see the module docstring)."""
+    with a TTL; key names are keyed digests of the references (see the module docstring).
+
+    ``session_namer`` is the session interface's :class:`~flask_wikimedia.crypto.KeyNamer`
+    (purpose ``"session-id"``): a session-bound login's keys are tagged with its session key's
+    digest."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str, sealer: Sealer, ttl: int, namer: KeyNamer
+        self,
+        client: redis.Redis,
+        prefix: str,
+        sealer: Sealer,
+        ttl: int,
+        namer: KeyNamer,
+        *,
+        session_namer: KeyNamer | None = None,
+        cache_size: int = CACHE_SIZE,
     ) -> None:
         self.client = client
         self.prefix = prefix
         self.sealer = sealer
         self.namer = namer
+        self.session_namer = session_namer
         self.ttl_ms = int(ttl * 1000)
+        self.cache = _SummaryCache(cache_size)
         self._cas = client.register_script(_CAS)
         self._unlock = client.register_script(_UNLOCK)
         self._failed = client.register_script(_FAILED)
@@ -171,9 +317,19 @@ class RedisLoginStore(LoginStore):
         """The Redis key of ``ref``'s record: no part of it is the reference itself."""
         return self._name("login", ref)
 
+    def session_keys(self, tag: str) -> list[str]:
+        """The record and tombstone keys of the login bound to the session whose key digest
+        is ``tag``: what the session interface reads beside the session (same hash tag)."""
+        return [f"{self.prefix}login:{{{tag}}}", f"{self.prefix}gone:{{{tag}}}"]
+
+    def _tag(self, ref: str) -> str:
+        if ref.startswith(_SESSION_BOUND) and self.session_namer is not None:
+            return self.session_namer.name(ref[len(_SESSION_BOUND) :])
+        return self.namer.name(ref)
+
     def _name(self, kind: str, value: str) -> str:
         # The digest is the hash tag: a login's record, lock and tombstone share a slot.
-        return f"{self.prefix}{kind}:{{{self.namer.name(value)}}}"
+        return f"{self.prefix}{kind}:{{{self._tag(value)}}}"
 
     def _deadline(self) -> int:
         return int(time.time() * 1000) + self.ttl_ms
@@ -181,7 +337,11 @@ class RedisLoginStore(LoginStore):
     def _seal(self, key: str, version: int, record: LoginRecord, deadline: int) -> bytes:
         return self.sealer.seal(record.encode(), f"{key}|{version}|{deadline}".encode())
 
-    def get(self, ref: str) -> Stored | None:
+    def get(self, ref: str, prefetched: Prefetched | None = None) -> Stored | None:
+        if prefetched is not None and prefetched.ref == ref:
+            # Read for this very reference (the key's digest is the session key's, computed
+            # once by the session interface): no second HMAC, no second round trip.
+            return self._parse(prefetched.key, prefetched.fields, prefetched.gone)
         key = self.record_key(ref)
         try:
             with self.client.pipeline(transaction=False) as pipe:
@@ -190,6 +350,10 @@ class RedisLoginStore(LoginStore):
                 fields, gone = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
+        return self._parse(key, fields, gone)
+
+    def _parse(self, key: str, fields: Any, gone: Any) -> Stored | None:
+        """A record from its ``HMGET v d f u`` reply and its tombstone's ``EXISTS``."""
         if isinstance(fields, redis.ResponseError) or isinstance(gone, redis.ResponseError):
             log.warning("login record has an unexpected Redis type; treating it as absent")
             return None
@@ -209,15 +373,39 @@ class RedisLoginStore(LoginStore):
             return None  # outlived its TTL: written back without one, or a clock gone wrong
         if isinstance(sealed, str):
             sealed = sealed.encode()
-        plain = self.sealer.open(sealed, f"{key}|{number}|{deadline}".encode())
+        associated = f"{key}|{number}|{deadline}".encode()
+        digest = _digest(sealed)
+        summary = self.cache.get(key, number, deadline, digest)
+        if summary is not None:
+            # Seen in this exact form before (same version, deadline and sealed bytes, all
+            # read from Redis just now): no decryption until a token is needed.
+            return Stored(
+                number,
+                failures=failed,
+                summary=summary,
+                opener=lambda: self._open(sealed, associated),
+            )
+        try:
+            record = self._open(sealed, associated)
+        except ValueError:
+            return None
+        stored = Stored(number, record, failed)
+        # An unreadable profile is not cached: the login code ends such a login.
+        with contextlib.suppress(ProfileError):
+            self.cache.put(key, number, deadline, digest, stored.summary)
+        return stored
+
+    def _open(self, sealed: bytes, associated: bytes) -> LoginRecord:
+        """Decrypt and decode; ValueError for anything we did not seal here."""
+        plain = self.sealer.open(sealed, associated)
         if plain is None:
             log.warning("login record failed authentication; treating it as absent")
-            return None
+            raise ValueError("unauthenticated login record")
         try:
-            return Stored(number, LoginRecord.decode(plain), failed)
-        except (ValueError, TypeError):
+            return LoginRecord.decode(plain)
+        except (ValueError, TypeError) as exc:
             log.warning("login record could not be decoded; treating it as absent")
-            return None
+            raise ValueError("undecodable login record") from exc
 
     def create(self, ref: str, record: LoginRecord) -> Stored:
         key = self.record_key(ref)
@@ -263,8 +451,10 @@ class RedisLoginStore(LoginStore):
             log.warning("could not count a failed refresh; waiting requests will time out")
 
     def claim_once(self, name: str, ttl: int) -> bool:
+        # Named by the plain namer, whatever the state looks like: a state comes from a URL.
+        once = f"{self.prefix}once:{{{self.namer.name(name)}}}"
         try:
-            return bool(self.client.set(self._name("once", name), b"1", nx=True, ex=ttl))
+            return bool(self.client.set(once, b"1", nx=True, ex=ttl))
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
@@ -303,7 +493,7 @@ class MemoryLoginStore(LoginStore):
         self._locks: dict[str, tuple[str, float]] = {}
         self._mutex = threading.Lock()
 
-    def get(self, ref: str) -> Stored | None:
+    def get(self, ref: str, prefetched: Prefetched | None = None) -> Stored | None:
         with self._mutex:
             item = self._records.get(ref)
             if item is None or item[1] < time.time():
