@@ -297,10 +297,6 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         except msgspec.MsgspecError:
             return None
 
-    def _retrieve_session_data(self, store_id: str) -> _Data | None:
-        data, _, _ = self._retrieve_with_ttl(store_id)
-        return data
-
     def _retrieve_with_ttl(
         self,
         store_id: str,
@@ -336,15 +332,6 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         if len(reply) == 5:
             prefetched = Prefetched(session_reference(sid), keys[2], reply[3], reply[4])
         return data, int(remaining), prefetched
-
-    def _upsert_session(
-        self, session_lifetime: Any, session: SafeRedisSession, store_id: str
-    ) -> None:
-        self.client.set(
-            store_id,
-            self.seal(store_id, dict(session)),
-            ex=int(session_lifetime.total_seconds()),
-        )
 
     def _new_session(self, *, store_unavailable: bool = False) -> SafeRedisSession:
         return self.session_class(
