@@ -30,7 +30,7 @@ from .refresh import (
 from .refresh import ensure_fresh as _ensure_fresh
 from .sessions import SafeRedisSession
 from .state import WikimediaState, current_state
-from .store import LoginRecord, Stored, new_reference, session_reference
+from .store import LoginRecord, VersionedRecord, new_reference, session_reference
 from .user import ProfileError, WikimediaUser
 
 __all__ = [
@@ -99,7 +99,7 @@ def current_login(*, fresh: bool = False) -> CurrentLogin | None:
     return result
 
 
-def _forget(ref: str, stored: Stored, ended: LoginEnded) -> None:
+def _forget(ref: str, stored: VersionedRecord, ended: LoginEnded) -> None:
     """This request found the login ended: empty the session's reference and say so."""
     session.pop(REF_KEY, None)
     setattr(g, _G_LOGIN, None)
@@ -199,7 +199,7 @@ def force_refresh(seen: CurrentLogin) -> CurrentLogin | None:
     st = state()
     stale = seen.record.access_token
 
-    def work(current: Stored) -> CurrentLogin:
+    def work(current: VersionedRecord) -> CurrentLogin:
         written = refresh_tokens(st, seen.ref, current, st.wiki_base())
         login = CurrentLogin(seen.ref, written, user_of(written.record))
         if written.record.access_token != stale:

@@ -30,7 +30,7 @@ from .errors import WikiBadResponse, WikiUnavailable
 from .failures import wiki_trouble
 from .oauth import TokenRejected, TokenSet, WikiRefused
 from .state import WikimediaState
-from .store import LoginRecord, Stored, Summary
+from .store import LoginRecord, Summary, VersionedRecord
 from .user import HiddenUser, ProfileError, WikimediaUser
 
 __all__ = [
@@ -63,7 +63,7 @@ class CurrentLogin:
     """The current request's login. ``record`` holds tokens: never render or log it."""
 
     ref: str
-    stored: Stored
+    stored: VersionedRecord
     user: WikimediaUser
 
     @property
@@ -114,7 +114,7 @@ def lock_ttl(st: WikimediaState) -> float:
 
 
 def ensure_fresh(
-    st: WikimediaState, ref: str, stored: Stored, fresh_since: float | None
+    st: WikimediaState, ref: str, stored: VersionedRecord, fresh_since: float | None
 ) -> CurrentLogin:
     # The summary (user, deadlines) is all a page needs: no token is decrypted for it.
     try:
@@ -145,7 +145,7 @@ def single_flight(
     failures: int,
     *,
     done: Callable[[LoginRecord], bool],
-    work: Callable[[Stored], CurrentLogin],
+    work: Callable[[VersionedRecord], CurrentLogin],
 ) -> CurrentLogin:
     """Run ``work`` on the freshest record under the lock, unless ``done`` says another request
     already did it. Waiters re-read the record until it is done, the wiki failed for the lock
@@ -189,7 +189,7 @@ def single_flight(
 
 
 def _update(
-    st: WikimediaState, ref: str, current: Stored, fresh_since: float | None
+    st: WikimediaState, ref: str, current: VersionedRecord, fresh_since: float | None
 ) -> CurrentLogin:
     """Under the lock: refresh the tokens and/or re-read the profile, as the record needs."""
     wiki_url = st.wiki_base()
@@ -254,7 +254,9 @@ def _user_from_profile(st: WikimediaState, ref: str, profile: dict[str, Any]) ->
         raise WikiBadResponse(f"The wiki sent an unusable profile: {exc}.") from exc
 
 
-def refresh_tokens(st: WikimediaState, ref: str, current: Stored, wiki_url: str) -> Stored:
+def refresh_tokens(
+    st: WikimediaState, ref: str, current: VersionedRecord, wiki_url: str
+) -> VersionedRecord:
     """Refresh with the record's refresh token and store the new pair at once (the old refresh
     token and access token are dead at the wiki from this moment)."""
     record = current.record
@@ -283,8 +285,11 @@ def refresh_tokens(st: WikimediaState, ref: str, current: Stored, wiki_url: str)
 
 
 def _write(
-    st: WikimediaState, ref: str, current: Stored, change: Callable[[LoginRecord], LoginRecord]
-) -> Stored:
+    st: WikimediaState,
+    ref: str,
+    current: VersionedRecord,
+    change: Callable[[LoginRecord], LoginRecord],
+) -> VersionedRecord:
     """Compare-and-set ``change(record)``; if the record moved on meanwhile, apply the change
     to the newer version instead (our fields are ours: new tokens, or a fresh profile). A
     deleted record (logged out meanwhile) stays deleted."""

@@ -23,7 +23,7 @@ from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.login import REF_KEY
 from flask_wikimedia.refresh import REFRESH_MARGIN
 from flask_wikimedia.state import get_state
-from flask_wikimedia.store import Stored
+from flask_wikimedia.store import VersionedRecord
 from flask_wikimedia.testing import login
 
 
@@ -104,13 +104,15 @@ def session_ref(client: FlaskClient) -> str | None:
     return ref if isinstance(ref, str) else None
 
 
-def stored(app: Flask, client: FlaskClient) -> Stored | None:
+def stored(app: Flask, client: FlaskClient) -> VersionedRecord | None:
     """The login record behind ``client``'s session, as the store holds it now."""
     ref = session_ref(client)
     return get_state(app).store.get(ref) if ref else None
 
 
-def login_due_for_refresh(client: FlaskClient, wiki: DevWiki, username: str = "Alice") -> Stored:
+def login_due_for_refresh(
+    client: FlaskClient, wiki: DevWiki, username: str = "Alice"
+) -> VersionedRecord:
     """Log in with a token that is inside the refresh margin at once, then make the wiki treat
     it as expired too (as it would be a minute later). Later tokens live 4 hours again."""
     wiki.access_token_ttl = int(REFRESH_MARGIN)
