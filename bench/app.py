@@ -23,7 +23,9 @@ store: ``flask-session`` (default; Flask-Session's ``Session(app)``, as the guid
 ``sealed`` (``flask_wikimedia.sessions.use_redis_sessions``, as the template tool does).
 
 Other settings: ``BENCH_REDIS_URL``, ``BENCH_WIKI_URL``, ``BENCH_REDIRECT_URI``,
-``BENCH_CLIENT_ID``, ``BENCH_CLIENT_SECRET``, ``BENCH_SECRET_KEY``. Serve it with
+``BENCH_CLIENT_ID``, ``BENCH_CLIENT_SECRET``, ``BENCH_SECRET_KEY``. ``BENCH_REDIS_URL`` may name a
+Redis Cluster (``redis+cluster://host:port,...``, read as the template tool reads ``REDIS_URL``;
+then only the ``sealed`` store and our routes are measured). Serve it with
 ``gunicorn 'bench.app:create_app()'``.
 """
 
@@ -39,11 +41,13 @@ from flask import Flask, render_template, session
 from flask_login import LoginManager, UserMixin, login_user
 from flask_login import login_required as peer_login_required
 from flask_session import Session
+from redis.cluster import RedisCluster
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from flask_wikimedia import Wikimedia, current_user, login_required, requires_right
 from flask_wikimedia.devwiki.models import PLAIN_USER_RIGHTS
-from flask_wikimedia.sessions import connect_redis, use_redis_sessions
+from flask_wikimedia.sessions import use_redis_sessions
+from template_tool import redis_client
 
 HERE = Path(__file__).resolve().parent
 SESSION_PREFIX = "bench:session:"
@@ -67,10 +71,11 @@ def _env(name: str) -> str:
     return value
 
 
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        _env("BENCH_REDIS_URL"), socket_connect_timeout=1.0, socket_timeout=1.0
-    )
+def _redis() -> redis.Redis | RedisCluster:
+    url = _env("BENCH_REDIS_URL")
+    if url.startswith(redis_client.CLUSTER_SCHEMES):
+        return redis_client.connect_cluster(url)
+    return redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
 
 
 def _session_app(name: str) -> Flask:
@@ -79,7 +84,7 @@ def _session_app(name: str) -> Flask:
     app.config["SECRET_KEY"] = _env("BENCH_SECRET_KEY")
     if os.environ.get("BENCH_SESSIONS", "flask-session") == "sealed":
         # Exactly as the guide and the template tool set it up.
-        use_redis_sessions(app, connect_redis(_env("BENCH_REDIS_URL")), SEALED_PREFIX)
+        use_redis_sessions(app, redis_client.connect(_env("BENCH_REDIS_URL")), SEALED_PREFIX)
     else:
         app.config.update(
             SESSION_TYPE="redis", SESSION_REDIS=_redis(), SESSION_KEY_PREFIX=SESSION_PREFIX

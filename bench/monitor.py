@@ -15,7 +15,8 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,27 +52,39 @@ def parse(lines: list[str]) -> tuple[int, Counter[str]]:
     return trips, commands
 
 
-def count_round_trips(port: int, requests: int, drive: Callable[[], None]) -> RoundTrips:
-    """Run ``drive`` (which makes ``requests`` requests) under MONITOR."""
+def count_round_trips(
+    port: int | Sequence[int], requests: int, drive: Callable[[], None]
+) -> RoundTrips:
+    """Run ``drive`` (which makes ``requests`` requests) under MONITOR, on one server or on
+    several (every primary of a cluster: each sees the commands for its own slots)."""
     exe = shutil.which("redis-cli")
     if exe is None:
         raise RuntimeError("redis-cli is not installed (apt-get install redis-tools)")
-    with tempfile.TemporaryDirectory(prefix="fw-bench-monitor-") as tmp:
-        out = Path(tmp) / "monitor.txt"
-        with out.open("wb") as sink:
+    ports = [port] if isinstance(port, int) else list(port)
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="fw-bench-monitor-") as tmp, ExitStack() as stack:
+        outputs = [Path(tmp) / f"monitor-{p}.txt" for p in ports]
+        monitors = []
+        for p, out in zip(ports, outputs, strict=True):
+            sink = stack.enter_context(out.open("wb"))
             monitor = subprocess.Popen(
-                [exe, "-h", "127.0.0.1", "-p", str(port), "monitor"], stdout=sink
+                [exe, "-h", "127.0.0.1", "-p", str(p), "monitor"], stdout=sink
             )
-            try:
-                deadline = time.monotonic() + 5
-                while b"OK" not in out.read_bytes() and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                drive()
-                time.sleep(0.3)  # let the last replies' commands reach the output
-            finally:
-                monitor.terminate()
-                monitor.wait(5)
-        lines = out.read_text(errors="replace").splitlines()
+            stack.callback(monitor.wait, 5)
+            stack.callback(monitor.terminate)
+            monitors.append(monitor)
+        deadline = time.monotonic() + 5
+        while not all(b"OK" in out.read_bytes() for out in outputs):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        drive()
+        time.sleep(0.3)  # let the last replies' commands reach the output
+        for monitor in monitors:
+            monitor.terminate()
+            monitor.wait(5)
+        for out in outputs:
+            lines += out.read_text(errors="replace").splitlines()
     trips, commands = parse(lines)
     per_request = trips / requests
     sequence = ", ".join(

@@ -129,6 +129,7 @@ def render(report: Report) -> str:
         ("d/c", "ours vs. the peer (Flask-Login)"),
         ("d/c2", "ours vs. the peer loading its user from Redis"),
         ("d2/b", "ours as the guide recommends vs. a Flask-Session read"),
+        ("d3/d2", "ours on a 3-primary Redis Cluster vs. on one Redis"),
     ]
     goals = {f"{top}/{bottom}": target for top, bottom, target in TARGETS}
     add("| ratio | meaning | req/s ratio | CPU ratio | target (CPU ratio) |")

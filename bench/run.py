@@ -3,7 +3,8 @@
 Phases, in this order (the later ones change the wiki's settings and add logins):
 
 1. per request: wrk against each route, in interleaved rounds, so that every ratio compares
-   measurements taken seconds apart on the same machine state;
+   measurements taken seconds apart on the same machine state (the cluster line, d3, is the
+   sealed-session app on a 3-primary Redis Cluster started for the run: bench/topologies.py);
 2. Redis round trips per request (``redis-cli MONITOR`` over a known number of requests);
 3. Redis bytes per logged-in session (``MEMORY USAGE``), plain user and sysop;
 4. per login: full logins against the development wiki by many concurrent users;
@@ -50,6 +51,7 @@ from .services import (
     cpu_seconds,
     free_port,
 )
+from .topologies import LocalCluster, TopologyError
 from .wrk import WrkError, run_wrk
 
 #: Where each run leaves its table (ignored by git; docs/performance.md has the published one).
@@ -114,7 +116,8 @@ SMOKE = Settings(
 class Route:
     key: str
     label: str
-    server: str  # "plain" (Flask-Session) or "sealed" (flask_wikimedia.sessions)
+    server: str  # "plain" (Flask-Session), "sealed" (flask_wikimedia.sessions), or "cluster"
+    # (sealed sessions on a 3-primary Redis Cluster)
     path: str
     cookie: str | None  # which logged-in cookie: "ours", "peer", "peerdb", "session" or None
     contains: str
@@ -138,6 +141,7 @@ ROUTES = (
         "session read",
     ),
     Route("d2", "ours: @login_required on use_redis_sessions", "sealed", "/private", "ours", "ok"),
+    Route("d3", "ours: d2 on a 3-primary Redis Cluster", "cluster", "/private", "ours", "ok"),
 )
 
 
@@ -146,6 +150,7 @@ class Bench:
     settings: Settings
     log: Callable[[str], None]
     redis: RedisServer = field(default_factory=RedisServer)
+    cluster: LocalCluster = field(default_factory=LocalCluster)
     wiki: DevWiki = field(default_factory=DevWiki)
     servers: dict[str, Gunicorn] = field(default_factory=dict)
     cookies: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -155,14 +160,24 @@ class Bench:
     def start(self) -> None:
         self.log(f"redis-server on 127.0.0.1:{self.redis.port}")
         self.redis.start()
+        try:
+            self.cluster.start()
+        except TopologyError as exc:
+            raise ServiceError(str(exc)) from exc
+        self.log(f"Redis Cluster of 3 primaries + 3 replicas on {self.cluster_url()}")
         configure_devwiki(self.wiki)
         self.wiki.start()
         self.log(f"development wiki at {self.wiki.base_url}")
-        for name, sessions in (("plain", "flask-session"), ("sealed", "sealed")):
+        stores = (
+            ("plain", "flask-session", self.redis.url),
+            ("sealed", "sealed", self.redis.url),
+            ("cluster", "sealed", self.cluster_url()),
+        )
+        for name, sessions, redis_url in stores:
             port = free_port()
             env = {
                 "BENCH_SESSIONS": sessions,
-                "BENCH_REDIS_URL": self.redis.url,
+                "BENCH_REDIS_URL": redis_url,
                 "BENCH_WIKI_URL": str(self.wiki.base_url),
                 "BENCH_REDIRECT_URI": f"http://127.0.0.1:{port}/auth/callback",
                 "BENCH_CLIENT_ID": CLIENT_ID,
@@ -176,6 +191,8 @@ class Bench:
         self.wiki.auto_approve = "Alice"
         for name, server in self.servers.items():
             self.cookies[(name, "ours")] = browser.session_cookie(browser.login(server.base_url))
+            if name == "cluster":
+                continue  # only our route is measured there
             for peer in ("peer", "peerdb", "session"):
                 with requests.Session() as client:
                     client.get(f"{server.base_url}/{peer}/login", timeout=10).raise_for_status()
@@ -186,6 +203,22 @@ class Bench:
             server.stop()
         self.wiki.stop()
         self.redis.stop()
+        self.cluster.stop()
+
+    def cluster_url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.cluster.nodes)
+
+    def redis_pids(self, route: Route) -> list[int]:
+        """The redis-server processes that serve ``route`` (all six nodes of the cluster)."""
+        if route.server == "cluster":
+            return [n.process.pid for n in self.cluster.nodes if n.process is not None]
+        assert self.redis.process is not None
+        return [self.redis.process.pid]
+
+    def redis_ports(self, route: Route) -> list[int]:
+        if route.server == "cluster":
+            return [n.port for n in self.cluster.nodes]
+        return [self.redis.port]
 
     def url(self, route: Route) -> str:
         return self.servers[route.server].base_url + route.path
@@ -219,8 +252,7 @@ class Bench:
         s = self.settings
         server = server or self.servers[route.server]
         workers = server.worker_pids()
-        assert self.redis.process is not None
-        redis_pid = [self.redis.process.pid]
+        redis_pid = self.redis_pids(route)
         app_before, redis_before = cpu_seconds(workers), cpu_seconds(redis_pid)
         result = run_wrk(
             server.base_url + route.path,
@@ -249,7 +281,7 @@ class Bench:
                     for _ in range(n):
                         client.get(url, headers=headers, timeout=10).raise_for_status()
 
-            counted[route.key] = count_round_trips(self.redis.port, n, drive)
+            counted[route.key] = count_round_trips(self.redis_ports(route), n, drive)
         return counted
 
     # -- 3. Redis bytes per session ------------------------------------------------------

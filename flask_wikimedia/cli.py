@@ -77,7 +77,9 @@ def _store_problems(app: Flask) -> list[Problem]:
             )
         ]
     if isinstance(store, RedisLoginStore):
-        host = store.client.connection_pool.connection_kwargs.get("host", "")
+        # A cluster or Sentinel client names no single host: judged as remote (the safe side).
+        pool = getattr(store.client, "connection_pool", None)
+        host = pool.connection_kwargs.get("host", "") if pool is not None else ""
         if host not in _LOCAL_HOSTS and len(store.prefix) < settings.MIN_KEY_PREFIX_LENGTH:
             return [
                 Problem(

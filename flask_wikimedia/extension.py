@@ -8,8 +8,11 @@ Config keys (set them before ``init_app``):
 ``WIKIMEDIA_REDIRECT_URI``         the registered callback URL (default: external URL of ``wikimedia.callback``)
 ``WIKIMEDIA_SCOPES``               grants to ask for (list or space-separated); default: all the consumer's
 ``WIKIMEDIA_USER_AGENT``           ``ToolName/1.0 (https://tool.example; you@example.org)`` (required outside debug/testing)
-``WIKIMEDIA_REDIS``                a ``redis.Redis`` or a URL; falls back to Flask-Session's ``SESSION_REDIS``
+``WIKIMEDIA_REDIS``                a ``redis.Redis`` (Sentinel's ``master_for`` too), a ``RedisCluster`` or a URL;
+                                   falls back to Flask-Session's ``SESSION_REDIS``
 ``WIKIMEDIA_KEY_PREFIX``           Redis key prefix for login records (default ``SESSION_KEY_PREFIX`` + ``wikimedia:``)
+``WIKIMEDIA_REDIS_WAIT_REPLICAS``  replicas a login, refresh or logout waits for (``WAIT``; 0 = off)
+``WIKIMEDIA_REDIS_WAIT_TIMEOUT``   how long it waits for them, milliseconds (100)
 ``WIKIMEDIA_PROFILE_MAX_AGE``      seconds before rights, groups and blocks are re-read (300)
 ``WIKIMEDIA_LOGIN_TTL``            seconds a login record lives without use (``PERMANENT_SESSION_LIFETIME``)
 ``WIKIMEDIA_TIMEOUT``              (connect, read) seconds for calls to the wiki ((3.05, 10))
@@ -48,7 +51,7 @@ from .devwiki import DEV_CLIENT_ID, DevWiki
 from .login import current_user
 from .oauth import OAuthClient
 from .outbound import full_user_agent
-from .sessions import SESSION_NAMES, harden_sessions, read_logins_with_sessions
+from .sessions import SESSION_NAMES, harden_sessions, read_logins_with_sessions, wait_for_replicas
 from .state import DEV_MOUNT, EXTENSION_KEY, AppTokenCache, LoginCheck, WikimediaState
 from .store import LoginStore, MemoryLoginStore, RedisLoginStore
 from .views import bp, csrf_token
@@ -170,10 +173,13 @@ def _login_store(app: Flask, conf: settings.Settings) -> LoginStore:
         Sealer(conf.secret_key, "login-record", list(conf.fallbacks)),
         conf.login_ttl,
         KeyNamer(conf.secret_key, "login"),
+        conf.durability,
         session_namer=KeyNamer(conf.secret_key, SESSION_NAMES),
     )
     # If sessions are on this Redis too, a login is read with its session (issue 12).
     read_logins_with_sessions(app, conf.redis, store.session_keys)
+    # A login's or logout's session write waits for the same replicas.
+    wait_for_replicas(app, conf.durability)
     return store
 
 

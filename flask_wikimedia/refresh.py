@@ -270,8 +270,9 @@ def refresh_tokens(
     except WikiRefused as exc:
         latest = st.store.get(ref)
         if latest is not None and latest.record.refresh_token != record.refresh_token:
-            # Someone refreshed meanwhile (only possible if our lock outlived its TTL): on a
-            # strict server our reuse of the old refresh token is refused. A race, not a logout.
+            # Someone refreshed meanwhile (only possible if our lock outlived its TTL or was lost
+            # in a failover): on a strict server our reuse of the old refresh token is refused.
+            # A race, not a logout.
             return latest
         if exc.error == "invalid_client":
             log.warning(
@@ -281,7 +282,24 @@ def refresh_tokens(
             )
         log.info("refresh refused by the wiki (%s); logging the user out", exc.error)
         _end(st, ref, "refresh_refused")
-    return _write(st, ref, current, lambda latest: _with_tokens(latest, tokens))
+    # Written by compare-and-set on the version this refresh started from. If the record's
+    # tokens changed meanwhile, a second refresh ran beside ours: possible only when our lock
+    # was lost (a Sentinel or Cluster failover can drop a lock the old primary had not yet
+    # replicated). The first to write wins; this refresh's tokens are dropped (at the wiki they
+    # stay valid or die, unused either way), so one login is never written by two refreshes.
+    return _write(
+        st,
+        ref,
+        current,
+        lambda latest: _with_tokens(latest, tokens),
+        keep_if=lambda latest: _tokens_changed(record, latest),
+    )
+
+
+def _tokens_changed(before: LoginRecord, latest: LoginRecord) -> bool:
+    return (
+        latest.access_token != before.access_token or latest.refresh_token != before.refresh_token
+    )
 
 
 def _write(
@@ -289,10 +307,13 @@ def _write(
     ref: str,
     current: VersionedRecord,
     change: Callable[[LoginRecord], LoginRecord],
+    *,
+    keep_if: Callable[[LoginRecord], bool] | None = None,
 ) -> VersionedRecord:
     """Compare-and-set ``change(record)``; if the record moved on meanwhile, apply the change
-    to the newer version instead (our fields are ours: new tokens, or a fresh profile). A
-    deleted record (logged out meanwhile) stays deleted."""
+    to the newer version instead (our fields are ours: new tokens, or a fresh profile), unless
+    ``keep_if(newer)`` says the newer version must stand as it is. A deleted record (logged out
+    meanwhile) stays deleted."""
     for _ in range(CAS_ATTEMPTS):
         written = st.store.replace(ref, current.version, change(current.record))
         if written is not None:
@@ -300,6 +321,9 @@ def _write(
         latest = st.store.get(ref)
         if latest is None:
             raise LoginEnded()
+        if keep_if is not None and keep_if(latest.record):
+            log.warning("a second refresh of one login ran (its lock was lost); keeping the first")
+            return latest
         current = latest
     raise WikiUnavailable("Your login is being updated elsewhere; please try again.")
 

@@ -54,6 +54,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -63,16 +64,18 @@ import redis
 from flask import Flask, Request, current_app, has_request_context, request
 from flask_session.redis import RedisSession, RedisSessionInterface
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from werkzeug.wrappers import Response
 
 from .crypto import KeyNamer, Sealer
 from .errors import StoreUnavailable
-from .store import Prefetched, session_reference
+from .store import REDIS_TROUBLE, Durability, Prefetched, RedisClient, session_reference, wrong_type
 
 log = logging.getLogger("flask_wikimedia.sessions")
 
 __all__ = [
+    "REDIS_TROUBLE",
     "SafeRedisSession",
     "SafeRedisSessionInterface",
     "bounded_client",
@@ -80,6 +83,7 @@ __all__ = [
     "harden_sessions",
     "read_logins_with_sessions",
     "use_redis_sessions",
+    "wait_for_replicas",
 ]
 
 #: Largest session value we will try to open; anything bigger is garbage (catalogue RI-4).
@@ -110,6 +114,10 @@ return reply
 """
 #: app.extensions entry: where login records bound to sessions live (see read_logins_with_sessions).
 _LOGIN_KEYS = "flask_wikimedia.sessions.login_keys"
+#: app.extensions entry: the Durability of login and logout writes (see wait_for_replicas).
+_DURABILITY = "flask_wikimedia.sessions.durability"
+#: End a session: delete it, and leave its tombstone (KEYS[2], same hash tag) for ARGV[1] s.
+_END = "redis.call('DEL', KEYS[1]); return redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])"
 #: Extend an unmodified session's lifetime only once it has lost this share of it (1%: at most
 #: one EXPIRE every ~2.4 hours on a 10-day session, instead of one per request).
 REFRESH_SLACK = 0.01
@@ -142,7 +150,50 @@ _bounded: weakref.WeakKeyDictionary[redis.Redis, redis.Redis] = weakref.WeakKeyD
 _bounded_lock = threading.Lock()
 
 
-def bounded_client(client: redis.Redis, *, timeout: float = MAX_REDIS_TIMEOUT) -> redis.Redis:
+_bounded_clusters: weakref.WeakKeyDictionary[RedisCluster, RedisCluster] = (
+    weakref.WeakKeyDictionary()
+)
+#: Connection settings a cluster client adds for itself (bound to that client): not copied.
+_CLUSTER_OWN = ("redis_connect_func", "oss_cluster_maint_notifications_handler", "retry")
+
+
+def _bounded_cluster(client: RedisCluster, timeout: float) -> RedisCluster:
+    """A copy of a cluster client with the same bounds as :func:`bounded_client`.
+
+    redis-py's cluster client retries ten times with backoff and waits 5 s to connect to a
+    node by default. The copy is seeded with the same nodes and settings, connects within
+    ``timeout``, and does not retry: a node that is gone is a 503 for this request, and the
+    next request finds the new topology (redirections, ``MOVED`` and ``ASK``, are followed
+    as always: they are no error).
+    """
+    with _bounded_lock:
+        known = _bounded_clusters.get(client)
+        if known is not None:
+            return known
+        kwargs = {
+            key: value
+            for key, value in client.get_connection_kwargs().items()  # type: ignore[no-untyped-call]
+            if key not in _CLUSTER_OWN
+        }
+        for name in ("socket_timeout", "socket_connect_timeout"):
+            given = kwargs.get(name)
+            kwargs[name] = timeout if given is None else min(float(given), timeout)
+        kwargs.setdefault("health_check_interval", 30)
+        nodes = client.nodes_manager.startup_nodes.values()
+        bounded = RedisCluster(
+            startup_nodes=[
+                ClusterNode(node.host, node.port)  # type: ignore[no-untyped-call]
+                for node in nodes
+            ],
+            address_remap=client.nodes_manager.address_remap,
+            retry=Retry(NoBackoff(), 0),
+            **kwargs,
+        )
+        _bounded_clusters[client] = bounded
+        return bounded
+
+
+def bounded_client(client: RedisClient, *, timeout: float = MAX_REDIS_TIMEOUT) -> RedisClient:
     """A client on the same server as ``client`` that fails fast, for a client handed to us.
 
     Its connect and read timeouts are the smaller of ``client``'s and ``timeout`` (a client made
@@ -150,8 +201,11 @@ def bounded_client(client: redis.Redis, *, timeout: float = MAX_REDIS_TIMEOUT) -
     policy retries with backoff, 14 s for a 1 s timeout. The caller's client is left untouched;
     the copy has its own connection pool, shared by every caller that bounds the same client.
     Clients on pools we cannot copy faithfully (Sentinel, custom pools) are returned as they
-    are, with a warning: configure their timeouts and retries yourself.
+    are, with a warning: configure their timeouts and retries yourself. A Redis Cluster client
+    is copied with the same bounds (see :func:`_bounded_cluster`).
     """
+    if isinstance(client, RedisCluster):
+        return _bounded_cluster(client, timeout)
     pool = client.connection_pool
     if type(pool) not in (redis.ConnectionPool, redis.BlockingConnectionPool):
         log.warning(
@@ -208,6 +262,8 @@ class SafeRedisSession(RedisSession):  # type: ignore[misc]
         self.store_unavailable = store_unavailable
         #: Milliseconds the stored value had left when it was read (None: not read).
         self.remaining_ms: int | None = None
+        #: Regenerated (a login or logout): its write waits for replicas if so configured.
+        self.durable = False
         #: The bound login record, read in the same round trip as the session (or None).
         self.prefetched: Prefetched | None = None
 
@@ -225,7 +281,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
     def __init__(
         self,
         app: Flask,
-        client: redis.Redis,
+        client: RedisClient,
         key_prefix: str,
         *,
         permanent: bool = True,
@@ -241,17 +297,22 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
                 "The session Redis client must return bytes: create it without "
                 "decode_responses=True (session values are binary)."
             )
-        super().__init__(
-            app,
-            client=client,
-            key_prefix=key_prefix,
-            use_signer=False,
-            permanent=permanent,
-            sid_length=sid_length,
-        )
-        self.client: redis.Redis = client
+        with warnings.catch_warnings():
+            # Flask-Session knows only redis.Redis: given a RedisCluster, it warns and makes a
+            # client for localhost:6379 (never connected: ours replaces it just below).
+            warnings.filterwarnings("ignore", "No valid Redis instance", RuntimeWarning)
+            super().__init__(
+                app,
+                client=client,
+                key_prefix=key_prefix,
+                use_signer=False,
+                permanent=permanent,
+                sid_length=sid_length,
+            )
+        self.client: RedisClient = client
         self.key_prefix: str = key_prefix
         self._get_with_ttl = client.register_script(_GET_WITH_TTL)
+        self._end_script = client.register_script(_END)
         self.sealer = Sealer(
             app.secret_key, "session", list(app.config.get("SECRET_KEY_FALLBACKS") or ())
         )
@@ -272,13 +333,16 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         # "gone:" cannot start a digest (no ':' in URL-safe base64): no clash with sessions.
         return self.key_prefix + "gone:" + store_id[len(self.key_prefix) :]
 
-    def _end(self, store_id: str, lifetime_s: int) -> None:
+    def _end(self, store_id: str, lifetime_s: int, *, durable: bool = False) -> None:
         """Delete a session for good: a tombstone, for as long as the session could have
-        lived, refuses a copy written back from a dump taken before (DESIGN invariant 11)."""
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(store_id)
-            pipe.set(self._tombstone(store_id), b"1", ex=max(1, lifetime_s))
-            pipe.execute()
+        lived, refuses a copy written back from a dump taken before (DESIGN invariant 11).
+
+        One script (not a MULTI), so that at a logout it can be followed by a ``WAIT``."""
+        keys = [store_id, self._tombstone(store_id)]
+        self._write(
+            lambda client: self._end_script(keys=keys, args=[max(1, lifetime_s)], client=client),
+            durable,
+        )
 
     # -- values ---------------------------------------------------------------------------
 
@@ -310,7 +374,9 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             keys += login_keys(self._tag_of(store_id))
         try:
             reply = self._get_with_ttl(keys=keys)
-        except redis.ResponseError:
+        except redis.ResponseError as exc:
+            if not wrong_type(exc):
+                raise  # a cluster or a failover in trouble: the caller's 503
             # WRONGTYPE: something else (planted, or another tool's data) sits at this key.
             log.warning("a session key holds a value of the wrong Redis type; starting anew")
             return None, None, None
@@ -367,7 +433,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             data, remaining_ms, prefetched = self._retrieve_with_ttl(
                 store_id, self._login_keys(app), sid
             )
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             log.warning("session store unavailable while opening a session: %r", exc)
             request.environ[_UNAVAILABLE] = True
             return self._new_session(store_unavailable=True)
@@ -384,12 +450,28 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         if session.stored:
             lifetime = int(current_app.permanent_session_lifetime.total_seconds())
             try:
-                self._end(self._get_store_id(session.sid), lifetime)
-            except redis.RedisError as exc:
+                self._end(self._get_store_id(session.sid), lifetime, durable=True)
+            except REDIS_TROUBLE as exc:
                 raise StoreUnavailable() from exc
         session.sid = self._generate_sid(self.sid_length)
         session.stored = False
         session.modified = True
+        session.durable = True
+
+    def _write(self, command: Callable[[Any], Any], durable: bool) -> Any:
+        """Run ``command`` (a write); for a login's or logout's session, followed on the same
+        connection by the ``WAIT`` of ``WIKIMEDIA_REDIS_WAIT_REPLICAS`` (store.Durability)."""
+        durability = current_app.extensions.get(_DURABILITY) if durable else None
+        if durability is None:
+            return command(self.client)
+        if durability.replicas <= 0 or isinstance(self.client, RedisCluster):
+            return command(self.client)
+        with self.client.pipeline(transaction=False) as pipe:
+            command(pipe)
+            durability.add_to(pipe)
+            result, acknowledged = pipe.execute()
+        durability.check(acknowledged, "a session change at login or logout")
+        return result
 
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
         if not isinstance(session, SafeRedisSession) or session.store_unavailable:
@@ -419,7 +501,10 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
             if session.modified:
                 value = self.seal(store_id, dict(session))
                 # XX: only if still there, so a logout that happened meanwhile stays done.
-                if not self.client.set(store_id, value, ex=ttl, xx=session.stored):
+                stored = session.stored
+                if not self._write(
+                    lambda pipe: pipe.set(store_id, value, ex=ttl, xx=stored), session.durable
+                ):
                     log.info("session deleted while this request ran; not writing it back")
                     return
             elif app.config["SESSION_REFRESH_EACH_REQUEST"]:
@@ -429,7 +514,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
                     return
             else:
                 return
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             log.warning("session store unavailable while saving a session: %r", exc)
             _become_store_unavailable_page(app, response)
             return
@@ -445,7 +530,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
 
 
 def read_logins_with_sessions(
-    app: Flask, client: redis.Redis, login_keys: Callable[[str], list[str]]
+    app: Flask, client: RedisClient, login_keys: Callable[[str], list[str]]
 ) -> None:
     """Read the login record bound to a session in the session's own round trip.
 
@@ -458,13 +543,38 @@ def read_logins_with_sessions(
     app.extensions[_LOGIN_KEYS] = (client, login_keys)
 
 
-def _same_server(client: redis.Redis, other: redis.Redis) -> bool:
-    """True if both clients talk to the same Redis server and database."""
+def wait_for_replicas(app: Flask, durability: Durability) -> None:
+    """Make the session writes of a login or logout ``WAIT`` as ``durability`` says (the
+    ``WIKIMEDIA_REDIS_WAIT_*`` settings, parsed by ``flask_wikimedia.settings``; called by
+    ``Wikimedia.init_app``). Never on a Redis Cluster (the settings refuse it there)."""
+    app.extensions[_DURABILITY] = durability
+
+
+def _same_server(client: RedisClient, other: RedisClient) -> bool:
+    """True if both clients talk to the same Redis server and database, or to the same Redis
+    Cluster (one node in common: a node belongs to one cluster). On a cluster the session's
+    keys and its login's keys share a hash tag, so one script may read all four."""
     if other is client:
         return True
+    if isinstance(client, RedisCluster) or isinstance(other, RedisCluster):
+        if not (isinstance(client, RedisCluster) and isinstance(other, RedisCluster)):
+            return False
+        return bool(_node_names(client) & _node_names(other))
+    # A Sentinel-managed client's kwargs name no host: its pool's service name says which
+    # primary it follows (two clients of one Sentinel group may follow different primaries).
+    if getattr(client.connection_pool, "service_name", None) != getattr(
+        other.connection_pool, "service_name", None
+    ):
+        return False
     ours = client.connection_pool.connection_kwargs
     theirs = other.connection_pool.connection_kwargs
     return all(ours.get(k) == theirs.get(k) for k in ("host", "port", "path", "db"))
+
+
+def _node_names(client: RedisCluster) -> set[str]:
+    """``host:port`` of every node a cluster client knows (from its startup nodes, too)."""
+    nodes = client.get_nodes()  # type: ignore[no-untyped-call]
+    return {node.name for node in nodes} | set(client.nodes_manager.startup_nodes)
 
 
 def _become_store_unavailable_page(app: Flask, response: Response) -> None:
@@ -492,7 +602,7 @@ def _become_store_unavailable_page(app: Flask, response: Response) -> None:
 
 def use_redis_sessions(
     app: Flask,
-    client: redis.Redis,
+    client: RedisClient,
     key_prefix: str,
     *,
     exempt_endpoints: Iterable[str] = ("static",),
@@ -547,9 +657,14 @@ def _harden(app: Flask) -> None:
     # Flask-Session's own Redis interface: the same client, prefix and lifetime settings,
     # behind our interface (sealed values, digested key names, a 503 for Redis trouble).
     # Sessions it stored read as "no session" (their values were not sealed by us).
+    client = current.client
+    configured = app.config.get("SESSION_REDIS")
+    if isinstance(configured, RedisCluster):
+        # Flask-Session replaced the cluster client it does not know by one for localhost.
+        client = configured
     app.session_interface = SafeRedisSessionInterface(
         app,
-        bounded_client(current.client),
+        bounded_client(client),
         current.key_prefix,
         permanent=bool(current.permanent),
         sid_length=int(current.sid_length),

@@ -34,12 +34,14 @@ from urllib.parse import urlsplit
 
 import redis
 from flask import Flask
+from redis.cluster import RedisCluster
 
 from .devwiki.models import DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET
 from .errors import ConfigurationError
 from .oauth1 import OAUTH_VERSIONS, OAuth1Settings
 from .outbound import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, UnsafeURL, check_wiki_url, is_b64token
 from .sessions import bounded_client, connect_redis
+from .store import REDIS_TROUBLE, Durability, RedisClient
 
 log = logging.getLogger("flask_wikimedia")
 
@@ -90,6 +92,8 @@ DEFAULTS: dict[str, Any] = {
     "WIKIMEDIA_KEY_PREFIX": None,
     "WIKIMEDIA_PROFILE_MAX_AGE": 300,
     "WIKIMEDIA_LOGIN_TTL": None,
+    "WIKIMEDIA_REDIS_WAIT_REPLICAS": 0,
+    "WIKIMEDIA_REDIS_WAIT_TIMEOUT": 100,
     "WIKIMEDIA_TIMEOUT": DEFAULT_TIMEOUT,
     "WIKIMEDIA_MAX_RESPONSE_BYTES": DEFAULT_MAX_BYTES,
     "WIKIMEDIA_DENY_BLOCKED": False,
@@ -109,6 +113,12 @@ DEFAULTS: dict[str, Any] = {
 _AGENT = re.compile(r"^[^\s/]+(/\S+)? \(.*(@|https?://).*\)")
 _CONSUMER_KEY = re.compile(r"[0-9a-f]{32}")
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: What parsing a value can raise (a Redis URL or client that cannot be used, too).
+_PARSE_ERRORS: tuple[type[Exception], ...] = (TypeError, ValueError, *REDIS_TROUBLE)
+REDIS_KINDS = (
+    "must be a redis.Redis client (Sentinel's master_for() makes one too), a "
+    "redis.cluster.RedisCluster client, or a redis:// URL"
+)
 
 
 @dataclass(frozen=True)
@@ -153,8 +163,10 @@ class Settings:
     user_agent: str
     redirect_uri: str | None
     scopes: str | None
-    redis: redis.Redis | None
+    redis: RedisClient | None
     key_prefix: str
+    #: ``WAIT`` after login, refresh and logout writes (off unless WIKIMEDIA_REDIS_WAIT_REPLICAS).
+    durability: Durability
     profile_max_age: float
     login_ttl: int
     timeout: tuple[float, float]
@@ -240,12 +252,13 @@ def _timeout(value: object) -> tuple[float, float]:
     return connect, read
 
 
-def _redis(value: object) -> redis.Redis | None:
+def _redis(value: object) -> RedisClient | None:
     if value is None or value == "":
         return None
-    if isinstance(value, redis.Redis):
+    if isinstance(value, redis.Redis | RedisCluster):
         # A client built as Flask-Session's docs show retries for many seconds on a hung
         # Redis, and one without socket_timeout waits forever: use a fast-failing copy.
+        # (A Sentinel-managed client, from Sentinel.master_for, is a redis.Redis too.)
         return bounded_client(value)
     if isinstance(value, str):
         # Short timeouts, no retry storms: Redis trouble must be a fast 503 (invariant 7).
@@ -266,7 +279,7 @@ class _Collector:
     def parse(self, key: str, parser: Any, message: str) -> Any:
         try:
             return parser(self.cfg[key])
-        except (TypeError, ValueError, redis.RedisError):
+        except _PARSE_ERRORS:
             self.add(key, f"{message} (it is {self.cfg[key]!r}).")
             return parser(DEFAULTS[key])
 
@@ -367,9 +380,7 @@ def _parse(app: Flask) -> tuple[Settings | None, list[Problem]]:
             "write ['example.org'].",
         )
 
-    client = c.parse(
-        "WIKIMEDIA_REDIS", _redis, "must be a redis.Redis client or a redis:// URL"
-    ) or _redis_or_none(c, "SESSION_REDIS")
+    client = c.parse("WIKIMEDIA_REDIS", _redis, REDIS_KINDS) or _redis_or_none(c, "SESSION_REDIS")
     if client is None and not easy:
         c.add(
             "WIKIMEDIA_REDIS",
@@ -379,6 +390,7 @@ def _parse(app: Flask) -> tuple[Settings | None, list[Problem]]:
     prefix = cfg["WIKIMEDIA_KEY_PREFIX"]
     if prefix is None:
         prefix = str(cfg.get("SESSION_KEY_PREFIX") or "") + "wikimedia:"
+    durability = _durability(c, client)
 
     if c.found:
         return None, c.found
@@ -395,6 +407,7 @@ def _parse(app: Flask) -> tuple[Settings | None, list[Problem]]:
             scopes=scopes,
             redis=client,
             key_prefix=str(prefix),
+            durability=durability,
             profile_max_age=max_age,
             login_ttl=login_ttl,
             timeout=timeout,
@@ -469,12 +482,36 @@ def _oauth1(c: _Collector, *, dev_wiki: bool) -> OAuth1Settings:
     return OAuth1Settings(version, str(key), str(secret), prefix)
 
 
-def _redis_or_none(c: _Collector, key: str) -> redis.Redis | None:
+def _redis_or_none(c: _Collector, key: str) -> RedisClient | None:
     try:
         return _redis(c.cfg.get(key))
-    except (TypeError, ValueError, redis.RedisError):
-        c.add(key, "must be a redis.Redis client or a redis:// URL.", "Flask-Session")
+    except _PARSE_ERRORS:
+        c.add(key, REDIS_KINDS + ".", "Flask-Session")
         return None
+
+
+def _durability(c: _Collector, client: RedisClient | None) -> Durability:
+    """``WIKIMEDIA_REDIS_WAIT_REPLICAS`` and ``_TIMEOUT`` (see :class:`~.store.Durability`)."""
+    numbers = []
+    for key in ("WIKIMEDIA_REDIS_WAIT_REPLICAS", "WIKIMEDIA_REDIS_WAIT_TIMEOUT"):
+        value = c.cfg[key]
+        try:
+            number = int(value if value not in (None, "") else DEFAULTS[key])
+            if number < 0 or isinstance(value, bool | float):
+                raise ValueError
+        except (TypeError, ValueError):
+            what = "replicas" if key.endswith("REPLICAS") else "milliseconds"
+            c.add(key, f"must be a whole number of {what}, 0 or more (it is {value!r}).")
+            number = DEFAULTS[key]
+        numbers.append(number)
+    durability = Durability(numbers[0], numbers[1] or DEFAULTS["WIKIMEDIA_REDIS_WAIT_TIMEOUT"])
+    if durability.replicas > 0 and isinstance(client, RedisCluster):
+        c.add(
+            "WIKIMEDIA_REDIS_WAIT_REPLICAS",
+            "is not available on a Redis Cluster (WAIT only covers one node's writes): remove "
+            "it, or use one Redis or a Sentinel group.",
+        )
+    return durability
 
 
 def startup_problems(app: Flask) -> list[Problem]:

@@ -54,12 +54,68 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 import redis
+from redis.cluster import RedisCluster
+from redis.commands.core import Script
+from redis.exceptions import RedisClusterException
 
 from .crypto import KeyNamer, Sealer
 from .errors import StoreUnavailable
 from .user import ProfileError, WikimediaUser
 
 log = logging.getLogger("flask_wikimedia.store")
+
+#: The clients a store or session interface takes: one server's (a Sentinel-managed client from
+#: ``Sentinel.master_for`` is one too) or a Redis Cluster's.
+RedisClient = redis.Redis | RedisCluster
+#: What a Redis client raises when Redis is in trouble: a cluster client's own exceptions (no
+#: node serves a slot, say) do not derive from ``RedisError``.
+REDIS_TROUBLE: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+
+
+@dataclass(frozen=True)
+class Durability:
+    """``WAIT`` for replicas after the writes that start, refresh or end a login.
+
+    Redis replicates asynchronously: a primary that dies loses what it acknowledged and had not
+    yet sent on, and a failover can undo a login, a refresh or a logout made in its last moment
+    (docs/scaling.md). With ``replicas`` > 0 those writes are followed, on the same connection,
+    by ``WAIT replicas timeout_ms``: the request returns once that many replicas have them, or
+    after the timeout with a warning (the write stands; it is just not known to be replicated).
+    Ordinary requests never wait. Set with ``WIKIMEDIA_REDIS_WAIT_REPLICAS`` and
+    ``WIKIMEDIA_REDIS_WAIT_TIMEOUT`` (milliseconds; parsed in ``flask_wikimedia.settings``);
+    not available on a Redis Cluster.
+    """
+
+    replicas: int = 0
+    timeout_ms: int = 100
+
+    def add_to(self, pipe: Any) -> bool:
+        """Append the ``WAIT`` to a pipeline (True), or nothing when it is off (False)."""
+        if self.replicas <= 0:
+            return False
+        pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
+        return True
+
+    def check(self, acknowledged: object, what: str) -> None:
+        if isinstance(acknowledged, int) and acknowledged < self.replicas:
+            log.warning(
+                "%s reached %d of %d replicas within %d ms (WIKIMEDIA_REDIS_WAIT_REPLICAS): "
+                "a failover now could undo it",
+                what,
+                acknowledged,
+                self.replicas,
+                self.timeout_ms,
+            )
+
+
+def wrong_type(error: object) -> bool:
+    """True for a WRONGTYPE reply: something else (planted, another tool's) sits at our key.
+
+    Any other error reply is Redis trouble, not an absent value: a cluster's CLUSTERDOWN or
+    TRYAGAIN, a demoted primary's READONLY during a failover. Reading those as "nothing there"
+    would log people out during a failover instead of answering 503 (DESIGN invariant 7).
+    """
+    return isinstance(error, redis.ResponseError) and str(error).startswith("WRONGTYPE")
 
 
 @dataclass(frozen=True)
@@ -228,6 +284,20 @@ class LoginStore(ABC):
         """Raise StoreUnavailable if the store cannot be reached."""
 
 
+# A new record (version 1) in place of anything at its key. The record's keys share a hash tag,
+# so a script may touch them together on a Redis Cluster; scripts name no key themselves.
+_CREATE = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1], 'u', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+# Logout: the record goes, its tombstone (KEYS[2]) stays for a record's lifetime.
+_DELETE = """
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+return 1
+"""
 # Returns 0 if the version moved on (or the record is gone), else 1 + the failure count.
 _CAS = """
 if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
@@ -293,11 +363,12 @@ class RedisLoginStore(LoginStore):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         prefix: str,
         sealer: Sealer,
         ttl: int,
         namer: KeyNamer,
+        durability: Durability | None = None,
         *,
         session_namer: KeyNamer | None = None,
         cache_size: int = CACHE_SIZE,
@@ -306,10 +377,13 @@ class RedisLoginStore(LoginStore):
         self.prefix = prefix
         self.sealer = sealer
         self.namer = namer
+        self.durability = durability or Durability()
         self.session_namer = session_namer
         self.ttl_ms = int(ttl * 1000)
         self.cache = _SummaryCache(cache_size)
+        self._create = client.register_script(_CREATE)
         self._cas = client.register_script(_CAS)
+        self._delete = client.register_script(_DELETE)
         self._unlock = client.register_script(_UNLOCK)
         self._failed = client.register_script(_FAILED)
 
@@ -348,15 +422,18 @@ class RedisLoginStore(LoginStore):
                 pipe.hmget(key, ["v", "d", "f", "u"])
                 pipe.exists(self._name("gone", ref))
                 fields, gone = pipe.execute(raise_on_error=False)
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
         return self._parse(key, fields, gone)
 
     def _parse(self, key: str, fields: Any, gone: Any) -> VersionedRecord | None:
         """A record from its ``HMGET v d f u`` reply and its tombstone's ``EXISTS``."""
-        if isinstance(fields, redis.ResponseError) or isinstance(gone, redis.ResponseError):
-            log.warning("login record has an unexpected Redis type; treating it as absent")
-            return None
+        for reply in (fields, gone):
+            if isinstance(reply, Exception):
+                if not wrong_type(reply):
+                    raise StoreUnavailable() from reply
+                log.warning("login record has an unexpected Redis type; treating it as absent")
+                return None
         version, sealed, failures, until = fields
         if gone:
             log.warning("a login record was found after its logout (written back?); refused")
@@ -407,18 +484,25 @@ class RedisLoginStore(LoginStore):
             log.warning("login record could not be decoded; treating it as absent")
             raise ValueError("undecodable login record") from exc
 
+    def _write(self, script: Script, keys: list[str], args: list[bytes | int], what: str) -> Any:
+        """Run a write script; with :class:`Durability` on, followed on the same connection
+        by its ``WAIT`` (outside any transaction: inside one, WAIT does not wait)."""
+        if self.durability.replicas <= 0:
+            return script(keys=keys, args=args)
+        with self.client.pipeline(transaction=False) as pipe:
+            script(keys=keys, args=args, client=pipe)
+            self.durability.add_to(pipe)
+            reply, acknowledged = pipe.execute()
+        self.durability.check(acknowledged, what)
+        return reply
+
     def create(self, ref: str, record: LoginRecord) -> VersionedRecord:
         key = self.record_key(ref)
         deadline = self._deadline()
+        sealed = self._seal(key, 1, record, deadline)
         try:
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                pipe.hset(
-                    key, mapping={"v": 1, "d": self._seal(key, 1, record, deadline), "u": deadline}
-                )
-                pipe.pexpire(key, self.ttl_ms)
-                pipe.execute()
-        except redis.RedisError as exc:
+            self._write(self._create, [key], [sealed, deadline, self.ttl_ms], "a new login")
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
         return VersionedRecord(1, record)
 
@@ -427,27 +511,26 @@ class RedisLoginStore(LoginStore):
         new = version + 1
         deadline = self._deadline()
         sealed = self._seal(key, new, record, deadline)
+        args: list[bytes | int] = [version, new, sealed, self.ttl_ms, deadline]
         try:
-            done = self._cas(keys=[key], args=[version, new, sealed, self.ttl_ms, deadline])
-        except redis.RedisError as exc:
+            done = self._write(self._cas, [key], args, "a login update")
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
         return VersionedRecord(new, record, int(done) - 1) if done else None
 
     def delete(self, ref: str) -> None:
         # The tombstone outlives any copy of the record: a record's deadline is at most one
         # TTL after its last write, which came before this.
+        keys = [self.record_key(ref), self._name("gone", ref)]
         try:
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self.record_key(ref))
-                pipe.set(self._name("gone", ref), b"1", px=self.ttl_ms)
-                pipe.execute()
-        except redis.RedisError as exc:
+            self._write(self._delete, keys, [self.ttl_ms], "a logout")
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
 
     def note_failure(self, ref: str) -> None:
         try:
             self._failed(keys=[self.record_key(ref)])
-        except redis.RedisError:
+        except REDIS_TROUBLE:
             log.warning("could not count a failed refresh; waiting requests will time out")
 
     def claim_once(self, name: str, ttl: int) -> bool:
@@ -455,27 +538,27 @@ class RedisLoginStore(LoginStore):
         once = f"{self.prefix}once:{{{self.namer.name(name)}}}"
         try:
             return bool(self.client.set(once, b"1", nx=True, ex=ttl))
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
 
     def acquire_lock(self, ref: str, ttl: float) -> str | None:
         token = secrets.token_hex(16)
         try:
             got = self.client.set(self._name("lock", ref), token, nx=True, px=int(ttl * 1000))
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
         return token if got else None
 
     def release_lock(self, ref: str, token: str) -> None:
         try:
             self._unlock(keys=[self._name("lock", ref)], args=[token])
-        except redis.RedisError:
+        except REDIS_TROUBLE:
             log.warning("could not release a refresh lock; it will expire by itself")
 
     def ping(self) -> None:
         try:
             self.client.ping()
-        except redis.RedisError as exc:
+        except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
 
 

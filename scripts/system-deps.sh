@@ -1,9 +1,11 @@
 #!/bin/sh
-# Installs the system packages the test suite needs (Debian): redis-server, Chromium, wrk.
-# The tests start their own redis-server on a free port; Chromium is driven headless.
+# Installs the system packages the test suite needs (Debian): redis-server, redis-sentinel,
+# Chromium, wrk. The tests start their own redis-server (single, Cluster and Sentinel group) on
+# free ports; Chromium is driven headless.
 set -e
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v redis-sentinel >/dev/null 2>&1 || missing="$missing redis-sentinel"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 [ -z "$missing" ] && exit 0

@@ -14,9 +14,9 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from flask_wikimedia import Wikimedia
-from flask_wikimedia.sessions import connect_redis, use_redis_sessions
+from flask_wikimedia.sessions import use_redis_sessions
 
-from . import errors, gated, health, i18n, jobs, main, sandbox, security, settings
+from . import errors, gated, health, i18n, jobs, main, redis_client, sandbox, security, settings
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -26,7 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     if app.config["REDIS_URL"]:
         # Health checks and static files are served even while Redis is down.
-        client = connect_redis(app.config["REDIS_URL"])
+        client = redis_client.connect(app.config["REDIS_URL"])  # one server, Sentinel or Cluster
         # For the deep health check and the scheduled job (jobs.py): the same client.
         app.extensions["template_tool.redis"] = client
         use_redis_sessions(

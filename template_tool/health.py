@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 import time
 
-import redis
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
 from flask_wikimedia.api import anonymous_session, resolve_wiki
 from flask_wikimedia.failures import WikiHTTPError
+from flask_wikimedia.sessions import REDIS_TROUBLE
 
 bp = Blueprint("health", __name__)
 
@@ -60,7 +60,7 @@ def _redis_status() -> str:
         return "unused"  # local development: cookie sessions, no Redis
     try:
         return "ok" if client.ping() else "down"
-    except redis.RedisError:
+    except REDIS_TROUBLE:  # one server's errors, or a cluster's own
         return "down"
 
 

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-import redis
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from flask_wikimedia.api import ApiError, app_session
 from flask_wikimedia.errors import WikimediaError
+from flask_wikimedia.sessions import REDIS_TROUBLE
 
 #: Two runs of the hourly job may fail before the front page stops showing the wiki's name.
 TTL_SECONDS = 2 * 24 * 3600
@@ -46,7 +46,10 @@ def cached_wiki_info() -> dict[str, str] | None:
     try:
         raw = client.get(_key())
         data = json.loads(raw) if raw else None
-    except (redis.RedisError, ValueError):  # Redis down, damaged value: show nothing, no 500
+    except (
+        *REDIS_TROUBLE,
+        ValueError,
+    ):  # Redis down (one server or a cluster), damaged value: show nothing, no 500
         current_app.logger.warning("could not read the cached wiki info", exc_info=True)
         return None
     if not isinstance(data, dict) or not all(

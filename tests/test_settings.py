@@ -123,3 +123,18 @@ def test_a_forged_host_header_cannot_point_token_requests_elsewhere():
     finally:
         server.shutdown()
         trap.shutdown()
+
+
+@pytest.mark.parametrize("value", ["two", -1, 1.5, True])
+def test_wait_settings_must_be_whole_numbers(value):
+    """WIKIMEDIA_REDIS_WAIT_* are parsed in settings.py, each bad value named with its fix."""
+    for key in ("WIKIMEDIA_REDIS_WAIT_REPLICAS", "WIKIMEDIA_REDIS_WAIT_TIMEOUT"):
+        with pytest.raises(ConfigurationProblems, match=f"{key} must be a whole number"):
+            app_with(**{**GOOD, key: value})
+
+
+def test_wait_settings_reach_the_store_and_the_sessions():
+    app = app_with(**GOOD, WIKIMEDIA_REDIS_WAIT_REPLICAS="2", WIKIMEDIA_REDIS_WAIT_TIMEOUT=" 40 ")
+    durability = get_state(app).store.durability  # type: ignore[attr-defined]
+    assert (durability.replicas, durability.timeout_ms) == (2, 40)
+    assert app.extensions["flask_wikimedia.sessions.durability"] is durability

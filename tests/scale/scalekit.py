@@ -1,0 +1,90 @@
+"""Helpers for the tests in tests/scale: the test app on a topology's client in either session
+setup, and gunicorn serving an app in several worker processes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from apps import make_app
+from flask import Flask
+from redis.cluster import RedisCluster
+
+from flask_wikimedia.devwiki import DevWiki
+from flask_wikimedia.sessions import SafeRedisSessionInterface, use_redis_sessions
+
+REPO = Path(__file__).resolve().parents[2]
+WORKERS = 4
+
+
+def app_on(how: str, devwiki: DevWiki, client: redis.Redis | RedisCluster) -> Flask:
+    """``flask-session``: SESSION_TYPE = "redis" + Session(app), then Wikimedia(app) (which
+    puts its hardened interface in front); ``ours``: use_redis_sessions, as the tool does."""
+    if how == "ours":
+        app = make_app(
+            devwiki, None, WIKIMEDIA_REDIS=client, WIKIMEDIA_KEY_PREFIX="tests:wikimedia:"
+        )
+        use_redis_sessions(app, client, "tests:session:")
+        return app
+    with warnings.catch_warnings():
+        # Flask-Session knows only redis.Redis: for a cluster client it warns and makes one for
+        # localhost:6379, which Wikimedia(app) replaces by the configured cluster client.
+        warnings.filterwarnings("ignore", "No valid Redis instance", RuntimeWarning)
+        app = make_app(devwiki, client)
+    interface = app.session_interface
+    assert isinstance(interface, SafeRedisSessionInterface)
+    assert isinstance(interface.client, type(client))  # the cluster, never localhost
+    return app
+
+
+@contextmanager
+def gunicorn(
+    spec: str,
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    *,
+    cwd: Path,
+    ready: str = "/healthz",
+    workers: int = WORKERS,
+) -> Iterator[str]:
+    """``spec`` in gunicorn's sync workers; yields the base URL once ``ready`` answers 200.
+
+    Its output goes to a file: a pipe nobody reads fills up with the 503 warnings of an outage
+    and then blocks every worker on its next log line.
+    """
+    args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
+    args += ["--workers", str(workers), "--graceful-timeout", "3", "--timeout", "30", spec]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if requests.get(base + ready, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:  # not listening yet
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not answer {ready} within 30 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
