@@ -158,16 +158,14 @@ def single_flight(
         token = st.store.acquire_lock(ref, ttl)
         if token is not None:
             try:
-                # Re-read under the lock: whoever held it before us may have done the work.
+                # Re-read under the lock: whoever held it before us may have done the work, or
+                # failed between our last look and our taking the lock: its failure answers us
+                # too (no second try at a failing wiki).
                 current = st.store.get(ref)
-                if current is None:
-                    raise LoginEnded()
-                if done(current.record):
-                    return CurrentLogin(ref, current, user_of(current.record))
-                if current.failures != failures:
-                    # The holder before us failed between our last look and our taking the
-                    # lock: its failure answers us too (no second try at a failing wiki).
-                    raise WikiUnavailable()
+                settled = _settled(ref, current, failures, done)
+                if settled is not None:
+                    return settled
+                assert current is not None  # _settled ends a deleted login
                 try:
                     return work(current)
                 except (WikiUnavailable, WikiBadResponse):
@@ -177,15 +175,28 @@ def single_flight(
                 st.store.release_lock(ref, token)
         time.sleep(delay)
         delay = min(delay * 2, 0.1)
-        current = st.store.get(ref)
-        if current is None:
-            raise LoginEnded()
-        if done(current.record):
-            return CurrentLogin(ref, current, user_of(current.record))
-        if current.failures != failures:
-            raise WikiUnavailable()
+        settled = _settled(ref, st.store.get(ref), failures, done)
+        if settled is not None:
+            return settled
         if time.monotonic() > deadline:
             raise WikiUnavailable("Your login is being refreshed; please try again in a moment.")
+
+
+def _settled(
+    ref: str,
+    current: VersionedRecord | None,
+    failures: int,
+    done: Callable[[LoginRecord], bool],
+) -> CurrentLogin | None:
+    """What another request's work means for this one: the login is gone (``LoginEnded``), the
+    work is done (the login), the wiki failed for it (``WikiUnavailable``), or None: not yet."""
+    if current is None:
+        raise LoginEnded()
+    if done(current.record):
+        return CurrentLogin(ref, current, user_of(current.record))
+    if current.failures != failures:
+        raise WikiUnavailable()
+    return None
 
 
 def _update(
