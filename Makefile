@@ -28,6 +28,7 @@ run: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/check_imports.py flask_wikimedia
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

@@ -33,7 +33,7 @@ from typing import Any
 import requests
 
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.login import REFRESH_MARGIN
+from flask_wikimedia.refresh import REFRESH_MARGIN
 
 from . import browser
 from .cpuprofile import Profile, profile_routes

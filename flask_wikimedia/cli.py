@@ -21,11 +21,11 @@ from flask.cli import AppGroup, ScriptInfo
 
 from . import settings
 from .errors import ConfigurationError, StoreUnavailable
-from .extension import get_state
 from .oauth import WikiRefused, endpoint
 from .oauth1 import OAuth1Client
 from .outbound import WikiHTTPError, WikiSession
 from .settings import ConfigurationProblems, Problem
+from .state import get_state
 from .store import MemoryLoginStore, RedisLoginStore
 
 URL = "WIKIMEDIA_WIKI_URL"

@@ -22,7 +22,16 @@ from werkzeug.wrappers import Response
 
 from .errors import LoginRequired, MissingPermissions, wants_json
 from .login import current_login
+from .state import current_state
 from .user import WikimediaUser
+
+__all__ = [
+    "login_required",
+    "requires_grant",
+    "requires_group",
+    "requires_right",
+    "unauthorized",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,9 +42,7 @@ def _is_browser_navigation() -> bool:
 
 def unauthorized() -> Response:
     """What a logged-out request gets: the app's handler if set, else redirect or 401."""
-    from .extension import get_state
-
-    handler = get_state(current_app).ext.unauthorized_callback
+    handler = current_state().ext.unauthorized_callback
     if handler is not None:
         return current_app.make_response(current_app.ensure_sync(handler)())
     if _is_browser_navigation():

@@ -25,6 +25,21 @@ from werkzeug.wrappers import Response
 
 from .messages import LIBRARY_CATALOG, msg
 
+__all__ = [
+    "ConfigurationError",
+    "LoginDeclined",
+    "LoginFailed",
+    "LoginRefused",
+    "LoginRequired",
+    "LogoutFailed",
+    "MissingPermissions",
+    "StoreUnavailable",
+    "WikiBadResponse",
+    "WikiUnavailable",
+    "WikimediaError",
+    "wants_json",
+]
+
 
 def wants_json() -> bool:
     """True when the client prefers JSON to HTML (API clients, fetch() with Accept: JSON)."""
@@ -115,6 +130,17 @@ class LoginFailed(WikimediaError, BadRequest):
     title = "Login failed"
     title_key = "wikimedia-login-failed-title"
     reason = "login_failed"
+
+
+class LogoutFailed(WikimediaError, BadRequest):
+    """A logout POST without this session's CSRF token (an old form, or another site's): the
+    user is still logged in."""
+
+    code = 400
+    title = "Logout failed"
+    title_key = "wikimedia-logout-failed-title"
+    reason = "logout_failed"
+    default_message = "wikimedia-logout-failed-csrf"
 
 
 class LoginDeclined(WikimediaError, Forbidden):

@@ -25,7 +25,7 @@ Config keys (set them before ``init_app``):
 ``WIKIMEDIA_URL_PREFIX``           where the blueprint is mounted (``/auth``)
 ``WIKIMEDIA_DEV_WIKI``             True (debug/testing only): serve the development wiki at ``/_devwiki``
 ``WIKIMEDIA_OAUTH_VERSION``        ``"2.0"`` (default) or ``"1.0a"`` (then CLIENT_ID/SECRET are a 1.0a consumer's)
-``WIKIMEDIA_OAUTH1_CLIENT_ID`` / ``_SECRET``  with 2.0: the old 1.0a consumer, kept for its logins
+``WIKIMEDIA_OAUTH1_CLIENT_ID`` / ``WIKIMEDIA_OAUTH1_CLIENT_SECRET``  with 2.0: the old 1.0a consumer, kept for its logins
 ``WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX``  True if the 1.0a consumer is "callback is prefix" (False: ``oob``)
 
 ``SECRET_KEY`` is required, and at least 32 bytes outside debug/testing. The rules (defaults,
@@ -37,129 +37,28 @@ listing every problem.
 from __future__ import annotations
 
 import logging
-import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, url_for
 from markupsafe import Markup, escape
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from . import settings
+from .cli import cli
 from .crypto import KeyNamer, Sealer
+from .devwiki import DEV_CLIENT_ID, DevWiki
+from .login import current_user
 from .oauth import OAuthClient
-from .oauth1 import OAuth1Client
 from .outbound import full_user_agent
 from .sessions import SESSION_NAMES, harden_sessions, read_logins_with_sessions, wait_for_replicas
+from .state import DEV_MOUNT, EXTENSION_KEY, AppTokenCache, LoginCheck, WikimediaState
 from .store import LoginStore, MemoryLoginStore, RedisLoginStore
-from .user import WikimediaUser
+from .views import bp, csrf_token
 
-if TYPE_CHECKING:
-    from .devwiki import DevWiki
+__all__ = ["Wikimedia", "logout_form"]
 
 log = logging.getLogger("flask_wikimedia")
-
-DEV_MOUNT = "/_devwiki"
-
-LoginCheck = Callable[[WikimediaUser], "str | None"]
-
-
-@dataclass
-class WikimediaState:
-    """Per-app state at ``app.extensions["wikimedia"]``."""
-
-    ext: Wikimedia
-    oauth: OAuthClient
-    store: LoginStore
-    pending_sealer: Sealer
-    wiki_url: str | None  # None: the development wiki mounted in this app
-    configured_redirect_uri: str | None
-    profile_max_age: float
-    url_prefix: str
-    deny_blocked: bool
-    require_confirmed_email: bool
-    required_rights: frozenset[str]
-    required_groups: frozenset[str]
-    dev_wiki: DevWiki | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    #: The OAuth version of new logins ("2.0" or "1.0a"); each login record keeps its own.
-    oauth_version: str = "2.0"
-    #: The OAuth 1.0a consumer: new logins when ``oauth_version`` is "1.0a", and the logins
-    #: made with it during a move to 2.0 (``WIKIMEDIA_OAUTH1_CLIENT_ID``). None: no 1.0a.
-    oauth1: OAuth1Client | None = None
-
-    def wiki_base(self) -> str:
-        """The wiki's script path URL for this server's own calls (tokens, profile, API), e.g.
-        ``https://meta.wikimedia.org/w``.
-
-        For the development wiki mounted in this app: this server's own address, never the
-        request's ``Host`` header, which the client chooses (a forged one would point the
-        server's token requests at any host; docs/security.md, HH-3).
-        """
-        if self.wiki_url is not None:
-            return self.wiki_url
-        return _own_origin() + request.script_root + DEV_MOUNT + "/w"
-
-    def browser_wiki_base(self) -> str:
-        """Where the browser is sent for the consent page: the wiki, or for the development
-        wiki a path on this site (relative, so it works whatever name the browser used)."""
-        if self.wiki_url is not None:
-            return self.wiki_url
-        return request.script_root + DEV_MOUNT + "/w"
-
-    def redirect_uri(self) -> str:
-        if self.configured_redirect_uri:
-            return self.configured_redirect_uri
-        return url_for("wikimedia.callback", _external=True)
-
-    def default_next(self) -> str:
-        return request.script_root + "/" if request.script_root else "/"
-
-    def check_policies(self, user: WikimediaUser) -> str | None:
-        """A message if a login policy refuses ``user``, else None."""
-        if self.deny_blocked and user.blocked:
-            return "Blocked accounts cannot log in to this tool."
-        if self.require_confirmed_email and not user.confirmed_email:
-            return "This tool needs an account with a confirmed email address."
-        missing_rights = self.required_rights - user.rights
-        if missing_rights:
-            return "This tool needs the right(s): " + ", ".join(sorted(missing_rights)) + "."
-        missing_groups = self.required_groups - user.groups
-        if missing_groups:
-            return "This tool is only for members of: " + ", ".join(sorted(missing_groups)) + "."
-        for check in self.ext.login_checks:
-            message = check(user)
-            if message:
-                return message
-        return None
-
-
-def _own_origin() -> str:
-    """This server's own origin: the address of the socket that accepted the request (the
-    development server and gunicorn put it in the environ), else the configured
-    ``SERVER_NAME``, else ``localhost``. Never a request header."""
-    sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
-    if sock is not None:
-        try:
-            host, port = sock.getsockname()[:2]
-        except (OSError, TypeError, ValueError):
-            pass
-        else:
-            scheme = "https" if isinstance(sock, ssl.SSLSocket) else "http"
-            return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
-    scheme = current_app.config.get("PREFERRED_URL_SCHEME") or "http"
-    return f"{scheme}://{current_app.config.get('SERVER_NAME') or 'localhost'}"
-
-
-def get_state(app: Flask) -> WikimediaState:
-    try:
-        state: WikimediaState = app.extensions["wikimedia"]
-    except KeyError:
-        raise RuntimeError(
-            "Flask-Wikimedia is not initialised on this app: call Wikimedia(app) or "
-            "wikimedia.init_app(app)."
-        ) from None
-    return state
 
 
 class Wikimedia:
@@ -190,24 +89,37 @@ class Wikimedia:
         return func
 
     def init_app(self, app: Flask) -> None:
-        """Check the configuration (every problem at once, see ``flask_wikimedia.settings``),
-        then register the login views, template globals and the ``flask wikimedia`` commands.
+        """Check the configuration, then register the login views, template globals and the
+        ``flask wikimedia`` commands. Reads every key listed in this module's docstring (their
+        defaults: ``flask_wikimedia.settings.DEFAULTS``), plus ``SECRET_KEY``,
+        ``SECRET_KEY_FALLBACKS`` and Flask-Session's ``SESSION_REDIS``/``SESSION_KEY_PREFIX``.
 
         :raises ConfigurationProblems: (a ``ConfigurationError``) listing each problem and its fix.
+        :raises RuntimeError: if Flask-Wikimedia is already registered on ``app``.
         """
+        if EXTENSION_KEY in app.extensions:
+            # A second registration would mount the dev wiki twice and then fail on the
+            # blueprint's name: say what happened instead.
+            raise RuntimeError(
+                "Flask-Wikimedia is already initialised on this app: call Wikimedia(app) or "
+                "wikimedia.init_app(app) once per app."
+            )
         conf = settings.load(app)
-        secret_key = conf.secret_key
-        fallbacks = list(conf.fallbacks)
+        state = self._build_state(app, conf)
+        app.extensions[EXTENSION_KEY] = state
+        # Flask-Session's Redis interface, installed before or after us, gets sealed values,
+        # digested key names and a 503 for Redis trouble (invariants 7 and 11).
+        harden_sessions(app)
+        app.register_blueprint(bp, url_prefix=conf.url_prefix or None)
+        app.jinja_env.globals["current_user"] = current_user
+        app.jinja_env.globals["logout_form"] = logout_form
+        app.cli.add_command(cli)
 
-        dev_wiki = None
-        wiki_url = conf.wiki_url
+    def _build_state(self, app: Flask, conf: settings.Settings) -> WikimediaState:
+        """The per-app state from parsed settings (mounts the development wiki if asked)."""
         client_id = conf.client_id
-        client_secret = conf.client_secret
+        dev_wiki = None
         if conf.dev_wiki:
-            from werkzeug.middleware.dispatcher import DispatcherMiddleware
-
-            from .devwiki import DEV_CLIENT_ID, DevWiki
-
             dev_wiki = DevWiki()
             app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
                 app.wsgi_app, {DEV_MOUNT: dev_wiki.create_app()}
@@ -217,46 +129,23 @@ class Wikimedia:
                 "Flask-Wikimedia: the development wiki is mounted at %s: NOT a real login",
                 DEV_MOUNT,
             )
-        agent = conf.user_agent
-        timeout = conf.timeout
-        login_ttl = conf.login_ttl
-        client = conf.redis
-        store: LoginStore
-        if client is not None:
-            store = RedisLoginStore(
-                client,
-                conf.key_prefix,
-                Sealer(secret_key, "login-record", fallbacks),
-                login_ttl,
-                KeyNamer(secret_key, "login"),
-                conf.durability,
-                session_namer=KeyNamer(secret_key, SESSION_NAMES),
-            )
-            # If sessions are on this Redis too, a login is read with its session (issue 12).
-            read_logins_with_sessions(app, client, store.session_keys)
-            # A login's or logout's session write waits for the same replicas.
-            wait_for_replicas(app, conf.durability)
-        else:  # debug/testing only: settings.load refuses this otherwise
-            log.warning("Flask-Wikimedia: no Redis configured; keeping logins in this process")
-            store = MemoryLoginStore(login_ttl)
-
-        prefix_url = conf.url_prefix
-        state = WikimediaState(
+        agent = full_user_agent(conf.user_agent)
+        return WikimediaState(
             ext=self,
             oauth=OAuthClient(
                 client_id=str(client_id),
-                client_secret=client_secret,
+                client_secret=conf.client_secret,
                 scopes=conf.scopes,
-                user_agent=full_user_agent(agent),
-                timeout=timeout,
+                user_agent=agent,
+                timeout=conf.timeout,
                 max_bytes=conf.max_bytes,
             ),
-            store=store,
-            pending_sealer=Sealer(secret_key, "pending-login", fallbacks),
-            wiki_url=wiki_url,
+            store=_login_store(app, conf),
+            pending_sealer=Sealer(conf.secret_key, "pending-login", list(conf.fallbacks)),
+            wiki_url=conf.wiki_url,
             configured_redirect_uri=conf.redirect_uri,
             profile_max_age=conf.profile_max_age,
-            url_prefix=prefix_url,
+            url_prefix=conf.url_prefix,
             deny_blocked=conf.deny_blocked,
             require_confirmed_email=conf.require_confirmed_email,
             required_rights=conf.required_rights,
@@ -264,34 +153,40 @@ class Wikimedia:
             dev_wiki=dev_wiki,
             oauth_version=conf.oauth1.version,
             oauth1=conf.oauth1.client(
-                user_agent=full_user_agent(agent), timeout=timeout, max_bytes=conf.max_bytes
+                user_agent=agent, timeout=conf.timeout, max_bytes=conf.max_bytes
             ),
+            api_hosts=conf.api_hosts,
+            app_token=conf.app_token,
+            app_token_cache=AppTokenCache(),
         )
-        app.extensions["wikimedia"] = state
-        # Flask-Session's Redis interface, installed before or after us, gets sealed values,
-        # digested key names and a 503 for Redis trouble (invariants 7 and 11).
-        harden_sessions(app)
 
-        from .views import bp
 
-        app.register_blueprint(bp, url_prefix=prefix_url or None)
-
-        from . import current_user
-
-        app.jinja_env.globals["current_user"] = current_user
-        app.jinja_env.globals["logout_form"] = logout_form
-
-        from .cli import cli
-
-        app.cli.add_command(cli)
+def _login_store(app: Flask, conf: settings.Settings) -> LoginStore:
+    """Login records in Redis; in this process only for debug/testing without Redis
+    (``settings.load`` refuses that otherwise)."""
+    if conf.redis is None:
+        log.warning("Flask-Wikimedia: no Redis configured; keeping logins in this process")
+        return MemoryLoginStore(conf.login_ttl)
+    store = RedisLoginStore(
+        conf.redis,
+        conf.key_prefix,
+        Sealer(conf.secret_key, "login-record", list(conf.fallbacks)),
+        conf.login_ttl,
+        KeyNamer(conf.secret_key, "login"),
+        conf.durability,
+        session_namer=KeyNamer(conf.secret_key, SESSION_NAMES),
+    )
+    # If sessions are on this Redis too, a login is read with its session (issue 12).
+    read_logins_with_sessions(app, conf.redis, store.session_keys)
+    # A login's or logout's session write waits for the same replicas.
+    wait_for_replicas(app, conf.durability)
+    return store
 
 
 def logout_form(
     label: str = "Log out", class_: str = "wikimedia-logout", next: str | None = None
 ) -> Markup:
     """The complete logout form (POST with its CSRF field), for templates: ``{{ logout_form() }}``."""
-    from .views import csrf_token
-
     action = url_for("wikimedia.logout")
     extra = ""
     if next:
@@ -301,7 +196,3 @@ def logout_form(
         f'<input type="hidden" name="csrf_token" value="{escape(csrf_token())}">{extra}'
         f'<button type="submit">{escape(label)}</button></form>'
     )
-
-
-def current_state() -> WikimediaState:
-    return get_state(current_app)

@@ -28,6 +28,19 @@ from pathlib import Path
 from flask import Flask, current_app, has_request_context, request
 from markupsafe import Markup, escape
 
+__all__ = [
+    "LIBRARY_CATALOG",
+    "RTL_LANGUAGES",
+    "SELECTOR_KEY",
+    "Catalog",
+    "current_language",
+    "direction",
+    "language_from_request",
+    "msg",
+    "normalize",
+    "use_language_selector",
+]
+
 log = logging.getLogger("flask_wikimedia.messages")
 
 #: Where an app's language selector is kept: ``app.extensions[SELECTOR_KEY]``.

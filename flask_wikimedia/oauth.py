@@ -2,7 +2,7 @@
 client credentials and the profile.
 
 Authlib builds the requests (PKCE S256, client authentication, token parsing); our
-:class:`~flask_wikimedia.outbound.LimitsMixin` puts the outbound limits on every call. MediaWiki's
+:class:`~flask_wikimedia.outbound.LimitedSession` puts the outbound limits on every call. MediaWiki's
 quirks handled here (see shared/reference/wikimedia-oauth-protocol.md):
 
 * no ``scope`` in token answers, and ``expires_in`` may be missing: we assume the shortest
@@ -26,7 +26,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
 from .outbound import (
-    LimitsMixin,
+    LimitedSession,
     WikiGarbage,
     WikiSession,
     WikiUnreachable,
@@ -66,7 +66,7 @@ class TokenSet:
         return f"TokenSet(expires_at={self.expires_at})"
 
 
-class _TokenSession(OAuth2Session, LimitsMixin):  # type: ignore[misc]
+class _TokenSession(OAuth2Session, LimitedSession):  # type: ignore[misc]
     """Authlib's requests client with our outbound limits.
 
     A 429 from the token endpoint (Wikimedia's API gateway) means "later", not "no": it becomes
@@ -236,8 +236,3 @@ def _token_set(token: dict[str, Any]) -> TokenSet:
     # Owner-only tokens live ~1000 years: treat anything past a century as "never expires".
     expires_at = math.inf if expires_in > 100 * 365 * 86400 else time.time() + float(expires_in)
     return TokenSet(access, refresh or None, expires_at)
-
-
-def refused_error(exc: OAuthError | WikiRefused) -> str:
-    """MediaWiki puts the human text in error_description, or in ``message`` before 2026."""
-    return getattr(exc, "description", "") or str(exc)

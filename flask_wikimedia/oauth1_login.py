@@ -16,14 +16,14 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from .errors import LoginFailed, WikiBadResponse, WikiUnavailable
+from .errors import LoginFailed, WikiBadResponse
+from .failures import WikiHTTPError, http_error
 from .oauth import TokenRejected, TokenSet, WikiRefused
 from .oauth1 import OAuth1Client, OAuth1Credentials, TokenPair
-from .outbound import WikiGarbage, WikiUnreachable
 from .pending import PendingLogin
 
 if TYPE_CHECKING:
-    from .extension import WikimediaState
+    from .state import WikimediaState
     from .store import LoginRecord
 
 log = logging.getLogger("flask_wikimedia.oauth1")
@@ -61,12 +61,8 @@ def begin(st: WikimediaState, nxt: str) -> tuple[str, PendingLogin]:
             exc.description[:200],
         )
         raise LoginFailed(message="wikimedia-login-failed-initiate") from exc
-    except WikiUnreachable as exc:
-        log.warning("wiki unreachable at OAuth 1.0a initiate: %s", exc)
-        raise WikiUnavailable() from exc
-    except WikiGarbage as exc:
-        log.warning("unusable answer from the wiki at OAuth 1.0a initiate: %s", exc)
-        raise WikiBadResponse() from exc
+    except WikiHTTPError as exc:
+        raise http_error(exc, "OAuth 1.0a initiate") from exc
     if _REQUEST_TOKEN.fullmatch(token.key) is None:
         log.warning("the wiki's OAuth 1.0a request token has an unexpected shape")
         raise WikiBadResponse()

@@ -10,6 +10,9 @@ Also here, because everything that reads a wiki's URLs and numbers must read the
 :func:`canonical_origin` (the origin ``requests`` will really connect to, or
 :class:`UnsafeURL` when a URL could be read two ways), :func:`check_wiki_url` (the startup
 check of ``WIKIMEDIA_WIKI_URL``), :func:`parse_retry_after` and :func:`is_b64token`.
+
+Why one module of this size: the deadline watchdog, the session that uses it and the canonical
+reading of URLs are one security boundary (invariant 6); a reviewer should read it in one file.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from . import __version__
+from ._version import __version__
 
 DEFAULT_TIMEOUT = (3.05, 10.0)
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
@@ -405,8 +408,9 @@ class _DeadlineAdapter(HTTPAdapter):
         }
 
 
-class LimitsMixin(requests.Session):
-    """Applies the outbound limits to every request made through the session."""
+class LimitedSession(requests.Session):
+    """A ``requests.Session`` that applies the outbound limits to every request made through it
+    (the base of every session that talks to a wiki: token calls, profile, API sessions)."""
 
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
     max_bytes: int = DEFAULT_MAX_BYTES
@@ -503,7 +507,7 @@ class LimitsMixin(requests.Session):
                 raise WikiUnreachable("the wiki's answer took too long")
 
 
-class WikiSession(LimitsMixin):
+class WikiSession(LimitedSession):
     """A plain requests session with the outbound limits (profile, Action API, REST API)."""
 
     def __init__(

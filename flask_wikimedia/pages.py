@@ -23,9 +23,9 @@ from .errors import (
     WikimediaError,
     WikiUnavailable,
 )
+from .failures import WikiHTTPError
 from .login import current_login
 from .messages import current_language, direction, msg
-from .outbound import WikiGarbage, WikiUnreachable
 from .user import WikimediaUser
 
 
@@ -52,7 +52,7 @@ def account(error: Exception | None = None) -> WikimediaUser | None:
         return None
     try:
         login = current_login()
-    except (WikimediaError, RedisError, WikiUnreachable, WikiGarbage):
+    except (WikimediaError, RedisError, WikiHTTPError):
         return None
     return login.user if login is not None else None
 

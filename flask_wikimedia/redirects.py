@@ -18,6 +18,11 @@ import re
 # RFC 3986 path + query + fragment characters, minus anything a browser might normalise into
 # an authority (``\``) or strip (tabs, CR/LF). Percent-escapes are kept as they are.
 _SAFE_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?#]*")
+__all__ = [
+    "MAX_NEXT_LENGTH",
+    "safe_next",
+]
+
 MAX_NEXT_LENGTH = 2000
 
 

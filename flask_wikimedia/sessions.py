@@ -43,6 +43,10 @@ as Flask-Session's docs show) gets the same interface from ``Wikimedia(app)`` th
 :func:`harden_sessions`, whichever of the two was called first: Flask-Session's own interface
 raises on Redis trouble (a 500 after its client's retries) and stores the session id in the
 clear as the key name. Clients handed to us are copied with :func:`bounded_client`.
+
+Why one module of this size: every change to Flask-Session below answers a measured failure of
+the original, and they only hold together (sealing, tombstones, the 503 path, hardening a
+interface installed later); read them in one place.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ from .store import REDIS_TROUBLE, Durability, Prefetched, RedisClient, session_r
 log = logging.getLogger("flask_wikimedia.sessions")
 
 __all__ = [
+    "REDIS_TROUBLE",
     "SafeRedisSession",
     "SafeRedisSessionInterface",
     "bounded_client",
@@ -356,10 +361,6 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         except msgspec.MsgspecError:
             return None
 
-    def _retrieve_session_data(self, store_id: str) -> _Data | None:
-        data, _, _ = self._retrieve_with_ttl(store_id)
-        return data
-
     def _retrieve_with_ttl(
         self,
         store_id: str,
@@ -397,15 +398,6 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
         if len(reply) == 5:
             prefetched = Prefetched(session_reference(sid), keys[2], reply[3], reply[4])
         return data, int(remaining), prefetched
-
-    def _upsert_session(
-        self, session_lifetime: Any, session: SafeRedisSession, store_id: str
-    ) -> None:
-        self.client.set(
-            store_id,
-            self.seal(store_id, dict(session)),
-            ex=int(session_lifetime.total_seconds()),
-        )
 
     def _new_session(self, *, store_unavailable: bool = False) -> SafeRedisSession:
         return self.session_class(

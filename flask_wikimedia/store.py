@@ -19,7 +19,7 @@ Reading a record does no repeated work: a bounded in-process cache, keyed by the
 version, deadline and a digest of its sealed value, holds what a page needs (the user, the token
 deadline and the profile's age; never a token). Redis is read on every request to validate it,
 so a change made by any other process is seen at once (DESIGN invariant 10). Tokens are
-decrypted only when a request asks for them (:attr:`Stored.record`).
+decrypted only when a request asks for them (:attr:`VersionedRecord.record`).
 
 Ending a login deletes the record and leaves a tombstone, ``<prefix>gone:{<name>}``, that lives
 as long as the record could have: a neighbour who dumped the record while the user was logged in
@@ -31,6 +31,10 @@ they sit in one Redis Cluster slot.
 Redis trouble of any kind becomes :class:`~flask_wikimedia.errors.StoreUnavailable` (a 503),
 and anything we cannot decrypt is treated as absent: planted or corrupted values log the user
 out, nothing worse.
+
+Why one module of this size: the record format, its sealing, the compare-and-set and lock
+scripts and the read cache are one contract with Redis (invariants 3, 4, 10, 11); the two stores
+(Redis, in-process) implement it side by side.
 """
 
 from __future__ import annotations
@@ -163,7 +167,7 @@ class Summary:
         return cls(record.expires_at, record.profile_at, record.user())
 
 
-class Stored:
+class VersionedRecord:
     """A record together with the version it was read at (for compare-and-set).
 
     ``failures`` counts the refreshes and profile re-reads of this login that failed because
@@ -186,7 +190,7 @@ class Stored:
         opener: Callable[[], LoginRecord] | None = None,
     ) -> None:
         if record is None and opener is None:
-            raise ValueError("a Stored needs a record or a way to open one")
+            raise ValueError("a VersionedRecord needs a record or a way to open one")
         self.version = version
         self.failures = failures
         self._record = record
@@ -209,7 +213,7 @@ class Stored:
         return self._summary
 
     def __repr__(self) -> str:
-        return f"Stored(version={self.version}, failures={self.failures})"
+        return f"VersionedRecord(version={self.version}, failures={self.failures})"
 
 
 class Prefetched(NamedTuple):
@@ -245,15 +249,15 @@ class LoginStore(ABC):
     """Where login records live. Two implementations: Redis, and in-process for development."""
 
     @abstractmethod
-    def get(self, ref: str, prefetched: Prefetched | None = None) -> Stored | None:
+    def get(self, ref: str, prefetched: Prefetched | None = None) -> VersionedRecord | None:
         """The record of ``ref``, or None. ``prefetched``: its fields, already read in this
         request's session round trip; used (no second round trip) if they are for its key."""
 
     @abstractmethod
-    def create(self, ref: str, record: LoginRecord) -> Stored: ...
+    def create(self, ref: str, record: LoginRecord) -> VersionedRecord: ...
 
     @abstractmethod
-    def replace(self, ref: str, version: int, record: LoginRecord) -> Stored | None:
+    def replace(self, ref: str, version: int, record: LoginRecord) -> VersionedRecord | None:
         """Write ``record`` only if the stored version is still ``version``; None otherwise
         (changed by someone else, or deleted by a logout)."""
 
@@ -262,7 +266,7 @@ class LoginStore(ABC):
 
     @abstractmethod
     def note_failure(self, ref: str) -> None:
-        """Count a failed refresh of ``ref`` (see :attr:`Stored.failures`); never creates it."""
+        """Count a failed refresh of ``ref`` (see :attr:`VersionedRecord.failures`); never creates it."""
 
     @abstractmethod
     def claim_once(self, name: str, ttl: int) -> bool:
@@ -407,7 +411,7 @@ class RedisLoginStore(LoginStore):
     def _seal(self, key: str, version: int, record: LoginRecord, deadline: int) -> bytes:
         return self.sealer.seal(record.encode(), f"{key}|{version}|{deadline}".encode())
 
-    def get(self, ref: str, prefetched: Prefetched | None = None) -> Stored | None:
+    def get(self, ref: str, prefetched: Prefetched | None = None) -> VersionedRecord | None:
         if prefetched is not None and prefetched.ref == ref:
             # Read for this very reference (the key's digest is the session key's, computed
             # once by the session interface): no second HMAC, no second round trip.
@@ -422,7 +426,7 @@ class RedisLoginStore(LoginStore):
             raise StoreUnavailable() from exc
         return self._parse(key, fields, gone)
 
-    def _parse(self, key: str, fields: Any, gone: Any) -> Stored | None:
+    def _parse(self, key: str, fields: Any, gone: Any) -> VersionedRecord | None:
         """A record from its ``HMGET v d f u`` reply and its tombstone's ``EXISTS``."""
         for reply in (fields, gone):
             if isinstance(reply, Exception):
@@ -452,7 +456,7 @@ class RedisLoginStore(LoginStore):
         if summary is not None:
             # Seen in this exact form before (same version, deadline and sealed bytes, all
             # read from Redis just now): no decryption until a token is needed.
-            return Stored(
+            return VersionedRecord(
                 number,
                 failures=failed,
                 summary=summary,
@@ -462,7 +466,7 @@ class RedisLoginStore(LoginStore):
             record = self._open(sealed, associated)
         except ValueError:
             return None
-        stored = Stored(number, record, failed)
+        stored = VersionedRecord(number, record, failed)
         # An unreadable profile is not cached: the login code ends such a login.
         with contextlib.suppress(ProfileError):
             self.cache.put(key, number, deadline, digest, stored.summary)
@@ -492,7 +496,7 @@ class RedisLoginStore(LoginStore):
         self.durability.check(acknowledged, what)
         return reply
 
-    def create(self, ref: str, record: LoginRecord) -> Stored:
+    def create(self, ref: str, record: LoginRecord) -> VersionedRecord:
         key = self.record_key(ref)
         deadline = self._deadline()
         sealed = self._seal(key, 1, record, deadline)
@@ -500,9 +504,9 @@ class RedisLoginStore(LoginStore):
             self._write(self._create, [key], [sealed, deadline, self.ttl_ms], "a new login")
         except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
-        return Stored(1, record)
+        return VersionedRecord(1, record)
 
-    def replace(self, ref: str, version: int, record: LoginRecord) -> Stored | None:
+    def replace(self, ref: str, version: int, record: LoginRecord) -> VersionedRecord | None:
         key = self.record_key(ref)
         new = version + 1
         deadline = self._deadline()
@@ -512,7 +516,7 @@ class RedisLoginStore(LoginStore):
             done = self._write(self._cas, [key], args, "a login update")
         except REDIS_TROUBLE as exc:
             raise StoreUnavailable() from exc
-        return Stored(new, record, int(done) - 1) if done else None
+        return VersionedRecord(new, record, int(done) - 1) if done else None
 
     def delete(self, ref: str) -> None:
         # The tombstone outlives any copy of the record: a record's deadline is at most one
@@ -567,30 +571,30 @@ class MemoryLoginStore(LoginStore):
 
     def __init__(self, ttl: int) -> None:
         self.ttl = ttl
-        self._records: dict[str, tuple[Stored, float]] = {}
+        self._records: dict[str, tuple[VersionedRecord, float]] = {}
         self._once: dict[str, float] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._mutex = threading.Lock()
 
-    def get(self, ref: str, prefetched: Prefetched | None = None) -> Stored | None:
+    def get(self, ref: str, prefetched: Prefetched | None = None) -> VersionedRecord | None:
         with self._mutex:
             item = self._records.get(ref)
             if item is None or item[1] < time.time():
                 return None
             return item[0]
 
-    def create(self, ref: str, record: LoginRecord) -> Stored:
-        stored = Stored(1, record)
+    def create(self, ref: str, record: LoginRecord) -> VersionedRecord:
+        stored = VersionedRecord(1, record)
         with self._mutex:
             self._records[ref] = (stored, time.time() + self.ttl)
         return stored
 
-    def replace(self, ref: str, version: int, record: LoginRecord) -> Stored | None:
+    def replace(self, ref: str, version: int, record: LoginRecord) -> VersionedRecord | None:
         with self._mutex:
             item = self._records.get(ref)
             if item is None or item[0].version != version:
                 return None
-            stored = Stored(version + 1, record, item[0].failures)
+            stored = VersionedRecord(version + 1, record, item[0].failures)
             self._records[ref] = (stored, time.time() + self.ttl)
             return stored
 
@@ -603,7 +607,10 @@ class MemoryLoginStore(LoginStore):
             item = self._records.get(ref)
             if item is not None:
                 old = item[0]
-                self._records[ref] = (Stored(old.version, old.record, old.failures + 1), item[1])
+                self._records[ref] = (
+                    VersionedRecord(old.version, old.record, old.failures + 1),
+                    item[1],
+                )
 
     def claim_once(self, name: str, ttl: int) -> bool:
         now = time.time()

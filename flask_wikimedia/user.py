@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+__all__ = [
+    "HiddenUser",
+    "ProfileError",
+    "WikimediaUser",
+    "parse_mw_timestamp",
+]
+
 
 class ProfileError(ValueError):
     """The profile the wiki sent is missing fields or has fields of the wrong type."""

@@ -17,17 +17,18 @@ from .errors import (
     LoginDeclined,
     LoginFailed,
     LoginRefused,
+    LogoutFailed,
     WikiBadResponse,
     WikimediaError,
     WikiUnavailable,
     wants_json,
 )
-from .extension import get_state
+from .failures import WikiHTTPError, http_error
 from .login import end_login, start_login
 from .oauth import TokenRejected, WikiRefused, new_code_verifier
 from .oauth1 import IdentityRejected
-from .outbound import WikiGarbage, WikiUnreachable
 from .redirects import safe_next
+from .state import get_state
 from .user import HiddenUser, ProfileError, WikimediaUser
 
 log = logging.getLogger("flask_wikimedia.views")
@@ -207,14 +208,17 @@ def callback() -> Response:
     if any(len(request.args.getlist(k)) > 1 for k in (state_name, code_name, "error")):
         # Parameter pollution: never guess which value was meant.
         return _fail(LoginFailed(message="wikimedia-login-failed-malformed"), "state", items)
-    state = request.args.get(state_name, "")
+    # "state" in this module is OAuth's state parameter; the extension's per-app state is ``st``.
+    oauth_state = request.args.get(state_name, "")
     # Bytes: compare_digest refuses str with non-ASCII characters (a 500 for state=%C3%A9).
-    wanted = state.encode()
+    wanted = oauth_state.encode()
     entry = next(
         (
             p
             for p in items
-            if state and p.oauth_version == kind and hmac.compare_digest(p.state.encode(), wanted)
+            if oauth_state
+            and p.oauth_version == kind
+            and hmac.compare_digest(p.state.encode(), wanted)
         ),
         None,
     )
@@ -239,7 +243,7 @@ def callback() -> Response:
             "wiki_refused",
             others,
         )
-    if not state:
+    if not oauth_state:
         return _fail(
             LoginFailed(message="wikimedia-login-failed-no-state"),
             "state",
@@ -303,16 +307,14 @@ def callback() -> Response:
         # The token the wiki issued a moment ago is refused by the same wiki.
         log.warning("the wiki refused its own new access token during login")
         return _fail(WikiBadResponse(), "wiki_bad_response", others)
-    except (WikiGarbage, ProfileError) as exc:
-        log.warning("unusable answer from the wiki during login: %s", exc)
+    except ProfileError as exc:
+        log.warning("unusable profile from the wiki during login: %s", exc)
         return _fail(WikiBadResponse(), "wiki_bad_response", others)
-    except WikiUnreachable as exc:
-        log.warning("wiki unreachable during login: %s", exc)
-        return _fail(
-            WikiUnavailable(message="wikimedia-wiki-unavailable-login"),
-            "wiki_unavailable",
-            others,
-        )
+    except WikiHTTPError as exc:
+        failure = http_error(exc, "login")
+        if isinstance(failure, WikiUnavailable):  # the login did not finish: say so
+            failure = WikiUnavailable(message="wikimedia-wiki-unavailable-login")
+        return _fail(failure, failure.reason, others)
     if _CENTRAL_ID.fullmatch(user.sub) is None:
         # MediaWiki sends "0" for an account without a central (global) id: identity is keyed
         # on the id, so such an account, or a non-numeric id, cannot log in (catalogue SF-4).
@@ -338,6 +340,7 @@ def callback() -> Response:
 def csrf_token() -> str:
     """The token the logout form carries (Flask-WTF's when CSRFProtect is on the app)."""
     if "csrf" in current_app.extensions:
+        # optional: Flask-WTF is only installed (and only used) when the app turned it on.
         from flask_wtf.csrf import generate_csrf
 
         return str(generate_csrf())
@@ -351,6 +354,7 @@ def csrf_token() -> str:
 def _csrf_ok() -> bool:
     sent = request.form.get("csrf_token", "")
     if "csrf" in current_app.extensions:
+        # optional: Flask-WTF is only installed (and only used) when the app turned it on.
         from flask_wtf.csrf import ValidationError, validate_csrf
 
         try:
@@ -371,17 +375,10 @@ def logout() -> Response:
     """Log out: delete the login record and the session. CSRF-protected POST only."""
     st = get_state(current_app)
     if not _csrf_ok():
-        raise LoginFailed(
-            "The logout form was out of date or came from another site, so you are still "
-            "logged in. Reload the page and try again."
-        )
+        raise LogoutFailed()
     user = end_login()
     signals.logged_out.send(current_app._get_current_object(), user=user, reason="logout")  # type: ignore[attr-defined]
     target = safe_next(request.form.get("next"), st.default_next(), request.script_root)
     response = redirect(target, 303)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def logout_url() -> str:
-    return url_for("wikimedia.logout")

@@ -17,12 +17,9 @@ from werkzeug.wrappers import Response
 
 from flask_wikimedia.errors import (
     StoreUnavailable,
-    WikiBadResponse,
     WikimediaError,
-    WikiUnavailable,
     wants_json,
 )
-from flask_wikimedia.outbound import WikiGarbage, WikiUnreachable
 
 log = logging.getLogger("template_tool")
 
@@ -30,10 +27,8 @@ log = logging.getLogger("template_tool")
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(redis.RedisError, redis_error)
-    # API sessions (flask_wikimedia.api) let these through from views: a wiki that does not
-    # answer is a 503, one that answers nonsense a 502, as for the login itself.
-    app.register_error_handler(WikiUnreachable, lambda error: http_error(WikiUnavailable()))
-    app.register_error_handler(WikiGarbage, lambda error: http_error(WikiBadResponse()))
+    # A wiki that does not answer, or answers nonsense, reaches views as the extension's
+    # WikiUnavailable (503) or WikiBadResponse (502): WikimediaErrors, handled above.
     app.register_error_handler(InternalServerError, internal_error)
 
 

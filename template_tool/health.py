@@ -15,9 +15,9 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
-from flask_wikimedia.extension import get_state
-from flask_wikimedia.outbound import WikiHTTPError, WikiSession
-from flask_wikimedia.store import REDIS_TROUBLE
+from flask_wikimedia.api import anonymous_session, resolve_wiki
+from flask_wikimedia.failures import WikiHTTPError
+from flask_wikimedia.sessions import REDIS_TROUBLE
 
 bp = Blueprint("health", __name__)
 
@@ -49,12 +49,12 @@ def deep_checks() -> dict[str, str]:
         cached = _cached.get(key)
         if cached is not None and now - cached[0] < DEEP_CACHE_SECONDS:
             return cached[1]
-        result = {"redis": _redis_state(), "wiki": _wiki_state()}
+        result = {"redis": _redis_status(), "wiki": _wiki_status()}
         _cached[key] = (time.monotonic(), result)
         return result
 
 
-def _redis_state() -> str:
+def _redis_status() -> str:
     client = current_app.extensions.get("template_tool.redis")
     if client is None:
         return "unused"  # local development: cookie sessions, no Redis
@@ -64,13 +64,12 @@ def _redis_state() -> str:
         return "down"
 
 
-def _wiki_state() -> str:
-    state = get_state(current_app)
-    session = WikiSession(state.oauth.user_agent, PROBE_TIMEOUT, 64 * 1024)
+def _wiki_status() -> str:
+    session = anonymous_session(timeout=PROBE_TIMEOUT, max_bytes=64 * 1024)
     try:
         # The cheapest question api.php answers: no login, no database-heavy work.
         answer = session.get(
-            f"{state.wiki_base()}/api.php",
+            f"{resolve_wiki(None)}/api.php",
             params={"action": "query", "meta": "siteinfo", "format": "json"},
         )
     except WikiHTTPError:

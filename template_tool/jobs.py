@@ -18,8 +18,7 @@ from flask.cli import with_appcontext
 
 from flask_wikimedia.api import ApiError, app_session
 from flask_wikimedia.errors import WikimediaError
-from flask_wikimedia.outbound import WikiHTTPError
-from flask_wikimedia.store import REDIS_TROUBLE
+from flask_wikimedia.sessions import REDIS_TROUBLE
 
 #: Two runs of the hourly job may fail before the front page stops showing the wiki's name.
 TTL_SECONDS = 2 * 24 * 3600
@@ -67,7 +66,7 @@ def refresh_wiki_info() -> None:
     client = _redis()
     try:
         answer = app_session().get_json(action="query", meta="siteinfo", siprop="general")
-    except (ApiError, WikiHTTPError, WikimediaError) as error:
+    except (ApiError, WikimediaError) as error:
         # The cron job's email says what went wrong; the old value stays until its TTL ends.
         reason = error.description if isinstance(error, WikimediaError) else str(error)
         raise click.ClickException(f"the wiki did not answer usefully: {reason}") from error

@@ -17,7 +17,7 @@ from flask_wikimedia import (
     requires_right,
 )
 from flask_wikimedia.devwiki import DevClient, DevWiki
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 
 CLIENT_ID = "0123456789abcdef0123456789abcdef"
 CLIENT_SECRET = "f" * 40

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from apps import make_app
+from flask import Flask
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 from support import RedisServer, free_port
 
@@ -67,21 +70,8 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
         redis_server.start()
 
 
-@pytest.fixture(scope="session")
-def _served_devwiki() -> Iterator[DevWiki]:
-    wiki = DevWiki()
-    wiki.start()
-    yield wiki
-    wiki.stop()
-
-
-@pytest.fixture
-def devwiki() -> Iterator[DevWiki]:
-    """A fresh development wiki (Wikimedia flavour) served over real HTTP on an ephemeral port."""
-    wiki = DevWiki()
-    wiki.start()
-    yield wiki
-    wiki.stop()
+# ``devwiki`` (a fresh development wiki served over real HTTP on an ephemeral port) comes from
+# the extension's own pytest plugin, flask_wikimedia.testing, as it does for tool authors.
 
 
 @pytest.fixture
@@ -91,3 +81,16 @@ def devwiki_139() -> Iterator[DevWiki]:
     wiki.start()
     yield wiki
     wiki.stop()
+
+
+@pytest.fixture
+def app(devwiki: DevWiki, redis_client: redis.Redis) -> Flask:
+    """The tests' app (``tests/apps.py``) against ``devwiki``, with Flask-Session on Redis.
+    A module that needs other settings or routes overrides it; ``client`` follows."""
+    return make_app(devwiki, redis_client)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of ``app`` (whichever ``app`` the module uses)."""
+    return app.test_client()

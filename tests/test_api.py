@@ -12,9 +12,10 @@ import redis
 import requests
 from apps import USER_AGENT, make_app
 from flask import jsonify, request
-from refresh_helpers import session_ref, stored
+from support import session_ref, stored
 
 from flask_wikimedia import login as login_module
+from flask_wikimedia import refresh as refresh_module
 from flask_wikimedia.api import (
     ApiError,
     ApiSession,
@@ -27,7 +28,7 @@ from flask_wikimedia.api import (
 )
 from flask_wikimedia.devwiki import DevClient, DevWiki
 from flask_wikimedia.errors import LoginRequired, WikiBadResponse, WikiUnavailable
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import login
 
 OWNER_ID = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
@@ -191,6 +192,7 @@ def test_a_token_about_to_expire_is_refreshed_before_use(app, client, devwiki, m
                 return later
 
         monkeypatch.setattr(login_module, "time", Clock)
+        monkeypatch.setattr(refresh_module, "time", Clock)
         calls = devwiki.calls["api"]
         assert userinfo(wiki)["name"] == "Alice"
     assert devwiki.calls["token:refresh_token"] == 1

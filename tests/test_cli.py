@@ -9,7 +9,7 @@ from apps import CLIENT_ID, make_app
 from click.testing import CliRunner
 from flask import Flask
 from flask.cli import ScriptInfo
-from refresh_helpers import free_port
+from support import free_port
 
 from flask_wikimedia import Wikimedia
 from flask_wikimedia.cli import cli

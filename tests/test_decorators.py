@@ -11,16 +11,6 @@ from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.testing import login
 
 
-@pytest.fixture
-def app(devwiki: DevWiki, redis_client: redis.Redis):
-    return make_app(devwiki, redis_client)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 @pytest.mark.parametrize("path", ["/private", "/async", "/edit", "/sysop", "/grant"])
 def test_logged_out_browser_get_is_redirected_to_login_with_next(client, path):
     response = client.get(path + "?x=1", headers={"Accept": "text/html"})

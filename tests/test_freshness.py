@@ -9,11 +9,11 @@ import time
 import pytest
 import redis
 from apps import make_app
-from refresh_helpers import clone, in_parallel, session_ref, stored
+from support import parallel_gets, session_ref, stored
 
 from flask_wikimedia import login_required, requires_group, requires_right, signals
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import login
 
 MAX_AGE = 0.8
@@ -36,11 +36,6 @@ def app(devwiki: DevWiki, redis_client: redis.Redis):
         return "checked twice"
 
     return app
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def age_out() -> None:
@@ -98,10 +93,8 @@ def test_fresh_check_reads_the_profile_once_per_request(client, devwiki):
 
 def test_profile_re_read_is_single_flight(app, client, devwiki):
     login(client, devwiki, "Alice")
-    clients = [clone(client) for _ in range(12)]
     age_out()
-    answers = in_parallel(12, lambda i: clients[i].get("/private"))
-    assert [a.status_code for a in answers] == [200] * 12
+    assert parallel_gets(client, 12, "/private") == [200] * 12
     assert devwiki.calls["profile"] == 2
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from apps import make_app
 
 from flask_wikimedia.messages import (
     LIBRARY_CATALOG,
@@ -13,11 +12,6 @@ from flask_wikimedia.messages import (
     use_language_selector,
 )
 from flask_wikimedia.testing import login
-
-
-@pytest.fixture
-def app(devwiki, redis_client):
-    return make_app(devwiki, redis_client)
 
 
 def test_default_403_page_follows_accept_language_with_account_and_actions(app, devwiki):

@@ -9,10 +9,10 @@ import time
 import pytest
 import redis
 from apps import make_app
-from refresh_helpers import session_ref
+from support import session_ref
 
 from flask_wikimedia import signals
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import login
 
 

@@ -20,7 +20,7 @@ import redis
 import requests
 from apps import make_app
 from flask import render_template_string
-from refresh_helpers import (
+from support import (
     clone,
     free_port,
     in_parallel,
@@ -33,7 +33,7 @@ from flask_wikimedia import signals
 from flask_wikimedia.api import user_session
 from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.errors import WikiUnavailable
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.store import LoginRecord
 from flask_wikimedia.testing import login
 
@@ -52,16 +52,6 @@ def wiki(request: pytest.FixtureRequest) -> Iterator[DevWiki]:
     served.start()
     yield served
     served.stop()
-
-
-@pytest.fixture
-def app(devwiki: DevWiki, redis_client: redis.Redis):
-    return make_app(devwiki, redis_client)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def test_expired_token_is_refreshed_and_user_stays_logged_in(wiki, redis_client):
@@ -102,26 +92,6 @@ def test_refresh_token_rotates_and_the_new_one_is_used_next_time(wiki, redis_cli
         second.record.refresh_token,
     )
     assert wiki.calls["token:refresh_token"] == 2
-
-
-def test_answer_without_refresh_token_keeps_the_old_one(app, client, devwiki, redis_client):
-    login_due_for_refresh(client, devwiki)
-    before = stored(app, client)
-    assert before is not None
-    # A wiki that does not rotate: the client must keep the refresh token it has (RT-1).
-    state = get_state(app)
-    real_refresh = state.oauth.refresh
-
-    def refresh_without_rotation(wiki_url, refresh_token):
-        tokens = real_refresh(wiki_url, refresh_token)
-        return type(tokens)(tokens.access_token, None, tokens.expires_at)
-
-    state.oauth.refresh = refresh_without_rotation  # type: ignore[method-assign]
-    assert client.get("/private").status_code == 200
-    after = stored(app, client)
-    assert after is not None
-    assert after.record.refresh_token == before.record.refresh_token
-    assert after.record.access_token != before.record.access_token
 
 
 def test_twenty_threads_hitting_an_expired_token_refresh_once(wiki, redis_client):

@@ -11,12 +11,12 @@ from werkzeug.serving import make_server
 
 from flask_wikimedia import Wikimedia
 from flask_wikimedia.devwiki.approve import approve
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.settings import (
     MIN_SECRET_KEY_BYTES,
     ConfigurationProblems,
     secret_key_problem,
 )
+from flask_wikimedia.state import get_state
 
 GOOD = {
     "SECRET_KEY": "k" * MIN_SECRET_KEY_BYTES,

@@ -11,11 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import redis
 from apps import make_app
-from refresh_helpers import login_due_for_refresh
+from support import login_due_for_refresh
 
 from flask_wikimedia import WikimediaUser, signals
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.testing import finish_login, login, start_login
+from flask_wikimedia.testing import finish_login, login, logout, start_login
 
 SIGNALS = ("logged_in", "logged_out", "login_failed", "token_refreshed")
 
@@ -23,11 +23,6 @@ SIGNALS = ("logged_in", "logged_out", "login_failed", "token_refreshed")
 @pytest.fixture
 def app(devwiki: DevWiki, redis_client: redis.Redis):
     return make_app(devwiki, redis_client, WIKIMEDIA_DENY_BLOCKED=True)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @contextmanager
@@ -44,12 +39,6 @@ def recorded() -> Iterator[list[tuple[str, Any, dict[str, Any]]]]:
         yield events
 
 
-def logout(client) -> None:
-    page = client.get("/me")
-    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-    assert client.post("/auth/logout", data={"csrf_token": token}).status_code == 303
-
-
 def test_logged_in_carries_the_user(app, client, devwiki):
     with recorded() as events:
         login(client, devwiki, "Sysop")
@@ -64,7 +53,7 @@ def test_logged_in_carries_the_user(app, client, devwiki):
 def test_logged_out_carries_the_user_who_left(app, client, devwiki):
     login(client, devwiki, "Alice")
     with recorded() as events:
-        logout(client)
+        assert logout(client).status_code == 303
     assert [name for name, _, _ in events] == ["logged_out"]
     assert events[0][1] is app
     assert events[0][2]["user"].username == "Alice"
@@ -155,7 +144,7 @@ def test_no_signal_ever_carries_a_token(app, client, devwiki):
         assert client.get("/private").status_code == 200
         devwiki.expire_access_tokens()
         assert client.get("/api-call").text == "Alice"
-        logout(client)
+        assert logout(client).status_code == 303
     assert [name for name, _, _ in events] == [
         "login_failed",
         "logged_in",

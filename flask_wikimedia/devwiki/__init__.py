@@ -35,7 +35,8 @@ Choices worth knowing (the real servers differ or are unknown here):
 from __future__ import annotations
 
 from .models import DEV_CLIENT_ID, DEV_OAUTH1_KEY, DEV_OAUTH1_SECRET, DevClient, DevUser
-from .wiki import DevWiki, DevWikiError
+from .records import DevWikiError
+from .wiki import DevWiki
 
 __all__ = [
     "DEV_CLIENT_ID",

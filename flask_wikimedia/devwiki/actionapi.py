@@ -7,11 +7,14 @@ whatever is asked, except ``siprop=namespaces|namespacealiases``, which follow t
 ``formatversion`` asked for (mwclient reads the version 1 names). A bad, expired or revoked Bearer
 token gets MediaWiki's ``mwoauth-invalid-authorization`` error with HTTP 200 in both flavors
 (Wikimedia's edge may answer 401 for expired tokens instead; the resources do that here).
+
+Why one module of this size: it is one fake (``api.php``), and each module and parameter it
+answers is a few lines that share the same error and token handling.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, request, url_for
 from werkzeug.datastructures import MultiDict
@@ -19,9 +22,12 @@ from werkzeug.datastructures import MultiDict
 from . import oauth1
 from .common import count, fault_response, get_wiki, html_page, json_response, rest_error
 from .models import ANONYMOUS_RIGHTS, DevUser
-from .oauth import bad_token_response, bearer_token
+from .records import AccessToken
+from .resource import bad_token_response, bearer_token
 from .siteinfo import KNOWN_PROPS, siteinfo
-from .wiki import AccessToken, DevWiki
+
+if TYPE_CHECKING:
+    from .wiki import DevWiki
 
 bp = Blueprint("api", __name__)
 

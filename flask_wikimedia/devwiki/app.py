@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from . import actionapi, oauth, site
+from . import actionapi, authorize, resource, site, token
 from .common import html_page, rest_error
 
 if TYPE_CHECKING:
@@ -27,7 +27,9 @@ def create_app(wiki: DevWiki) -> Flask:
     app = Flask(__name__, template_folder="templates")
     app.extensions["devwiki"] = wiki
     app.register_blueprint(site.bp)
-    app.register_blueprint(oauth.bp)
+    app.register_blueprint(authorize.bp)
+    app.register_blueprint(token.bp)
+    app.register_blueprint(resource.bp)
     app.register_blueprint(actionapi.bp)
 
     @app.after_request

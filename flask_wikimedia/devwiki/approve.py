@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 
-from .wiki import DevWikiError
+from .records import DevWikiError
 
 AUTHORIZE_PATH = "/w/rest.php/oauth2/authorize"
 OAUTH1_PATH = "/w/index.php"

@@ -9,7 +9,8 @@ from flask import Response, current_app, render_template
 from werkzeug.http import HTTP_STATUS_CODES
 
 if TYPE_CHECKING:
-    from .wiki import DevWiki, Fault
+    from .faults import Fault
+    from .wiki import DevWiki
 
 BANNER = "Development wiki — this is not a real login"
 OVERSIZED_BYTES = 5 * 1024 * 1024

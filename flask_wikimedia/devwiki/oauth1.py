@@ -9,6 +9,9 @@ initiate and token are HTTP 200 ``Error: …`` text, on identify HTTP 200 JSON
 own page and sends nothing back; the identify JWT is HS256 with the consumer secret, ``iss`` the
 wiki's server, ``aud`` the consumer key, ``exp - iat = 100``, the request's nonce echoed and
 ``grants`` a JSON object. The authorize dialog is the OAuth 2.0 consent page.
+
+Why one module of this size: OAuth 1.0a's three endpoints share one signature check (HMAC-SHA1
+over the base string, nonces, timestamps); splitting them would split that check.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import base64
 import hmac
 import json
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth1.rfc5849.errors import OAuth1Error
@@ -29,8 +32,12 @@ from joserfc.jwk import OctKey
 
 from .common import count, get_wiki, html_page, json_response, respond_to_fault
 from .models import DevClient
-from .oauth import _gapped, _profile, add_query, is_loopback_url, redirect
-from .wiki import AccessToken, DevWiki, RequestToken
+from .oauth import add_query, is_loopback_url, redirect
+from .records import AccessToken, RequestToken
+from .resource import gapped, user_profile
+
+if TYPE_CHECKING:
+    from .wiki import DevWiki
 
 SUBPAGES = ("initiate", "authorize", "authenticate", "token", "identify")
 #: Extension:OAuth's window for ``oauth_timestamp`` (OAuthServer::$timestamp_threshold).
@@ -371,7 +378,7 @@ def _identify(wiki: DevWiki) -> Response:
         return json_response({"error": "mwoauth-oauth-exception", "message": str(problem)})
     with wiki.lock:
         client = wiki.clients[access.client_id]
-        profile = _profile(wiki, access)
+        profile = user_profile(wiki, access)
         now = int(wiki.now())
     assert client.secret is not None
     claims: dict[str, Any] = {
@@ -384,7 +391,7 @@ def _identify(wiki: DevWiki) -> Response:
     }
     claims.update({k: v for k, v in profile.items() if k != "sub"})
     if "grants" in claims:  # a PHP array with holes: a JSON object, as 1.39 really sends
-        claims["grants"] = _gapped(list(claims["grants"]))
+        claims["grants"] = gapped(list(claims["grants"]))
     return Response(
         _sign_jwt(claims, client.secret, jwt_fault), 200, content_type="application/json"
     )

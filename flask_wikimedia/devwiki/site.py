@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, request, url_for
 
 from . import oauth1
+from .authorize import consent
 from .common import get_wiki, html_page, rest_error
 from .models import DEV_CLIENT_ID
-from .oauth import consent
 
 bp = Blueprint("site", __name__)
 

@@ -25,8 +25,8 @@ from realwiki import ErrorPage
 from servers import CALLBACK, Server
 
 from flask_wikimedia.api import user_session
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.login import REF_KEY
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import finish_login, start_login
 
 TIMEOUT = 30.0

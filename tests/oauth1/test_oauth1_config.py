@@ -10,7 +10,7 @@ from flask_wikimedia import Wikimedia, current_user
 from flask_wikimedia.cli import problems
 from flask_wikimedia.devwiki import DEV_OAUTH1_KEY
 from flask_wikimedia.errors import ConfigurationError
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import dev_config, login
 
 BASE = {

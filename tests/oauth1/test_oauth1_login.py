@@ -15,13 +15,13 @@ from apps import login_record
 from flask import redirect, request, url_for
 from flask.testing import FlaskClient
 from oauth1_apps import CALLBACK, KEY, SECRET, make_app1, register_consumer
-from refresh_helpers import session_ref
+from support import session_ref
 
 from flask_wikimedia import pending
 from flask_wikimedia.devwiki import DevWiki, DevWikiError
-from flask_wikimedia.devwiki.wiki import JWT_FAULTS
-from flask_wikimedia.extension import get_state
-from flask_wikimedia.testing import finish_login, login, start_login
+from flask_wikimedia.devwiki.faults import JWT_FAULTS
+from flask_wikimedia.state import get_state
+from flask_wikimedia.testing import finish_login, login, logout, start_login
 
 
 @pytest.fixture
@@ -29,20 +29,9 @@ def app(devwiki: DevWiki, redis_client: redis.Redis):
     return make_app1(devwiki, redis_client)
 
 
-@pytest.fixture
-def client(app) -> FlaskClient:
-    return app.test_client()
-
-
 def pending_cookie(client: FlaskClient):
     """The pending-login cookie, whatever path it is scoped to."""
     return next((c for c in client._cookies.values() if c.key == pending.COOKIE_NAME), None)
-
-
-def logout(client: FlaskClient):
-    page = client.get("/me")
-    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-    return client.post("/auth/logout", data={"csrf_token": token})
 
 
 def test_plain_user_logs_in_with_oauth1(app, client, devwiki):

@@ -11,7 +11,7 @@ import redis
 from apps import login_record, make_app
 from flask.testing import FlaskClient
 from oauth1_apps import KEY, SECRET, make_app1, with_api_views
-from refresh_helpers import clone, in_parallel, session_ref
+from support import parallel_gets, session_ref
 
 from flask_wikimedia import signals
 from flask_wikimedia.api import user_session
@@ -53,10 +53,8 @@ def test_block_after_login_is_seen_by_a_fresh_check(client, devwiki):
 
 
 def test_profile_re_read_is_single_flight(client, devwiki):
-    clients = [clone(client) for _ in range(8)]
     age_out()
-    answers = in_parallel(8, lambda i: clients[i].get("/private"))
-    assert [a.status_code for a in answers] == [200] * 8
+    assert parallel_gets(client, 8, "/private") == [200] * 8
     assert devwiki.calls["oauth1:identify"] == 2
 
 

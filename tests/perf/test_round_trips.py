@@ -24,9 +24,9 @@ from redis.crc import key_slot
 
 from flask_wikimedia.crypto import Sealer
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.login import REF_KEY
 from flask_wikimedia.sessions import connect_redis, use_redis_sessions
+from flask_wikimedia.state import get_state
 from flask_wikimedia.store import LoginRecord, RedisLoginStore, new_reference
 from flask_wikimedia.testing import login
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 from apps import make_app
-from refresh_helpers import login_due_for_refresh
 from scalekit import REPO
+from support import login_due_for_refresh
 
 from flask_wikimedia.errors import ConfigurationError
 from flask_wikimedia.testing import login

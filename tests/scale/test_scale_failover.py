@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 from scalekit import REPO, gunicorn
+from support import free_port
 from test_tool_gunicorn import tool_environ
-from toolkit import free_port, http_login, register_tool
+from toolkit import http_login, register_tool
 
 from bench.topologies import LocalSentinelGroup
 from flask_wikimedia.devwiki import DevWiki

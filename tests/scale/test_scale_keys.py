@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from redis.cluster import RedisCluster
-from refresh_helpers import clone, login_due_for_refresh, session_ref, stored
 from scalekit import app_on
+from support import clone, login_due_for_refresh, session_ref, stored
 
 from flask_wikimedia import sessions, store
 from flask_wikimedia.api import user_session
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import login
 
 PACKAGE = Path(store.__file__).resolve().parent

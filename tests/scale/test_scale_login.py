@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from refresh_helpers import login_due_for_refresh, session_ref
 from scalekit import app_on
+from support import login_due_for_refresh, session_ref
 
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import login
 
 JSON = {"Accept": "application/json"}

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 from apps import CLIENT_ID, CLIENT_SECRET
-from refresh_helpers import LONG_TTL, in_parallel
 from scalekit import REPO, gunicorn
-from toolkit import free_port
+from support import LONG_TTL, free_port, in_parallel
 
 from flask_wikimedia.devwiki import DevClient, DevWiki
-from flask_wikimedia.login import REFRESH_MARGIN
+from flask_wikimedia.refresh import REFRESH_MARGIN
 
 HERE = Path(__file__).resolve().parent
 JSON = {"Accept": "application/json"}

@@ -18,7 +18,7 @@ from scalekit import REPO, app_on
 
 from bench.topologies import LocalCluster, RedisProcess, _server_args, free_port
 from flask_wikimedia.errors import StoreUnavailable
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import login
 
 #: Invariant 7: Redis trouble is a 503 within 3 s.

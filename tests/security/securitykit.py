@@ -25,18 +25,18 @@ from apps import make_app
 from flask import Flask, session
 from flask.testing import FlaskClient
 from flask_session import Session
+from support import session_ref as session_ref  # re-exported for the security tests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.test import TestResponse
 from werkzeug.wrappers import Request, Response
 
 from flask_wikimedia import current_user
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.extension import get_state
-from flask_wikimedia.login import REF_KEY
 from flask_wikimedia.pending import COOKIE_NAME as PENDING_COOKIE
 from flask_wikimedia.pending import PendingLogin
 from flask_wikimedia.pending import read as read_pending
 from flask_wikimedia.sessions import use_redis_sessions
+from flask_wikimedia.state import get_state
 
 ORIGIN = "http://localhost"
 SESSION_PREFIX = "tests:session:"
@@ -156,12 +156,6 @@ def log_out(client: FlaskClient, **form: str) -> TestResponse:
 def pending_of(app: Flask, client: FlaskClient) -> list[PendingLogin]:
     cookie = client.get_cookie(PENDING_COOKIE, path="/auth")
     return read_pending(get_state(app).pending_sealer, cookie.value if cookie else None)
-
-
-def session_ref(client: FlaskClient) -> str | None:
-    with client.session_transaction() as sess:
-        ref = sess.get(REF_KEY)
-    return ref if isinstance(ref, str) else None
 
 
 def copy_cookies(source: FlaskClient, target: FlaskClient) -> None:

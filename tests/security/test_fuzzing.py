@@ -22,7 +22,7 @@ from securitykit import (
 )
 from werkzeug.wrappers import Response
 
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 
 # Examples, randomness and deadline come from the profile (tests/conftest.py): derandomised in
 # `make test`, random and many in `make fuzz`.

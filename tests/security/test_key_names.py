@@ -34,8 +34,8 @@ from securitykit import (
 )
 
 from flask_wikimedia.crypto import KeyNamer, Sealer
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.sessions import SafeRedisSessionInterface
+from flask_wikimedia.state import get_state
 from flask_wikimedia.store import LoginRecord, RedisLoginStore
 
 

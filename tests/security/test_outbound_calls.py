@@ -36,19 +36,19 @@ from securitykit import (
 )
 
 from flask_wikimedia import login as login_module
+from flask_wikimedia import refresh as refresh_module
 from flask_wikimedia.api import (
     ApiError,
     ApiSession,
     AssertUserFailed,
     InvalidAuthorization,
     RateLimited,
-    _CredentialAuth,
     app_session,
     user_session,
 )
+from flask_wikimedia.apisession import _CredentialAuth
 from flask_wikimedia.devwiki import DevClient
 from flask_wikimedia.errors import ConfigurationError, WikiBadResponse, WikiUnavailable
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.oauth import OAuthClient
 from flask_wikimedia.oauth1 import OAuth1Credentials
 from flask_wikimedia.outbound import (
@@ -60,6 +60,7 @@ from flask_wikimedia.outbound import (
     prepared_url,
     request_origin,
 )
+from flask_wikimedia.state import get_state
 
 TIMEOUT = (0.5, 1.0)
 #: The design bound of one call (connect + read) plus slack for a loaded, shared machine.
@@ -583,7 +584,7 @@ def test_refresh_lock_outlives_the_holders_two_calls(app):
     """The refresh lock's lifetime argument: the holder makes at most two wiki calls (token,
     profile), each bounded by the total deadline, so the lock must outlive both."""
     state = get_state(app)
-    assert login_module.lock_ttl(state) > 2 * sum(state.oauth.timeout)
+    assert refresh_module.lock_ttl(state) > 2 * sum(state.oauth.timeout)
 
 
 # --------------------------------------------------------------------------- item 9: errors

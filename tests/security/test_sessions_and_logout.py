@@ -28,8 +28,8 @@ from securitykit import (
     set_cookie_headers,
 )
 
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.pending import HOST_COOKIE_NAME
+from flask_wikimedia.state import get_state
 
 SERVER_SIDE = ("flask-session", "sealed-sessions")
 
@@ -173,6 +173,8 @@ def test_logout_needs_this_sessions_csrf_token(any_app, wiki):
     for data in ({}, {"csrf_token": ""}, {"csrf_token": "wrong"}, {"csrf_token": foreign}):
         response = client.post("/auth/logout", data=data, headers=cross_site)
         assert response.status_code == 400
+        # Its own error, not "Login failed": the user is still logged in.
+        assert b"Logout failed" in response.data and b"Login failed" not in response.data
         assert is_logged_in(client)
     assert log_out(client).status_code == 303
     assert not is_logged_in(client)

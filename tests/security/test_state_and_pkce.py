@@ -34,7 +34,7 @@ from werkzeug.test import Client
 from flask_wikimedia import pending
 from flask_wikimedia.devwiki import DevClient
 from flask_wikimedia.errors import ConfigurationError
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 
 PACKAGE = Path(__file__).resolve().parents[2] / "flask_wikimedia"
 UNRESERVED = re.compile(r"[A-Za-z0-9._~-]{43,128}")

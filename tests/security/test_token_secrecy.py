@@ -31,7 +31,7 @@ from securitykit import (
 
 from flask_wikimedia import signals
 from flask_wikimedia.api import user_session
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 
 
 def decoded_forms(value: str) -> list[bytes]:

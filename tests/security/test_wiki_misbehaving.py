@@ -41,7 +41,7 @@ from securitykit import (
 
 from flask_wikimedia import requires_right
 from flask_wikimedia.api import user_session
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 
 PACKAGE = Path(__file__).resolve().parents[2] / "flask_wikimedia"
 #: Configured timeouts are (0.5, 1.0): every failure must be over well within this.
@@ -160,18 +160,23 @@ def evil():
     server.stop()
 
 
+def _login_with_fault(scripted_app, scripted, wiki, evil, endpoint: str, spec):
+    """A login whose ``endpoint`` call meets ``spec``: (client, callback response, seconds)."""
+    client = scripted_app.test_client()
+    callback = approve(wiki, begin(client), "Alice")
+    scripted.on(endpoint, _handler(spec, scripted, evil))
+    started = time.monotonic()
+    response = deliver(client, callback)
+    return client, response, time.monotonic() - started
+
+
 @pytest.mark.parametrize("fault", TOKEN_FAULTS, ids=str)
 def test_token_endpoint_trouble_is_a_clear_page_in_bounded_time(
     scripted_app, scripted, wiki, fast_redis, evil, fault
 ):
     """PE-3/PE-4/PE-5/PE-6/PE-7 and non-standard error codes, at the code exchange."""
     spec, status = TOKEN_FAULTS[fault]
-    client = scripted_app.test_client()
-    callback = approve(wiki, begin(client), "Alice")
-    scripted.on("token", _handler(spec, scripted, evil))
-    started = time.monotonic()
-    response = deliver(client, callback)
-    elapsed = time.monotonic() - started
+    client, response, elapsed = _login_with_fault(scripted_app, scripted, wiki, evil, "token", spec)
     assert response.status_code == status
     assert elapsed < BOUND
     assert_clean_page(response, CLIENT_SECRET)
@@ -190,13 +195,11 @@ def test_profile_trouble_at_login_is_a_clear_page_in_bounded_time(
 ):
     """PE-4/PE-5/PE-6 and malformed profiles, at the profile read that ends a login."""
     spec, status = PROFILE_FAULTS[fault]
-    client = scripted_app.test_client()
-    callback = approve(wiki, begin(client), "Alice")
-    scripted.on("profile", _handler(spec, scripted, evil))
-    started = time.monotonic()
-    response = deliver(client, callback)
+    client, response, elapsed = _login_with_fault(
+        scripted_app, scripted, wiki, evil, "profile", spec
+    )
     assert response.status_code == status
-    assert time.monotonic() - started < BOUND
+    assert elapsed < BOUND
     assert_clean_page(response)
     assert evil.hits == []
     assert not is_logged_in(client)

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from toolkit import live_server, live_tool_config, register_tool
 
 from flask_wikimedia.devwiki import DevWiki
-from flask_wikimedia.extension import get_state
+from flask_wikimedia.state import get_state
 from template_tool import create_app
 
 CHROMIUM = "/usr/bin/chromium"

@@ -13,13 +13,13 @@ import requests
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from flask.sessions import SecureCookieSessionInterface
+from support import free_port
 from toolkit import (
     CLIENT_ID,
     KEY_PREFIX,
     SECRET_KEY,
     TOOL,
     TOOLFORGE_CALLBACK,
-    free_port,
     register_tool,
     scrubbed_environ,
     toolforge_environ,
@@ -28,9 +28,9 @@ from toolkit import (
 
 from flask_wikimedia.cli import cli
 from flask_wikimedia.devwiki.approve import approve
-from flask_wikimedia.extension import get_state
 from flask_wikimedia.sessions import SafeRedisSessionInterface
 from flask_wikimedia.settings import ConfigurationProblems
+from flask_wikimedia.state import get_state
 from flask_wikimedia.store import MemoryLoginStore, RedisLoginStore
 from template_tool import create_app
 from template_tool.settings import TOOLFORGE_REDIS_URL, on_toolforge, toolforge_tool_name

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from support import free_port
 from toolkit import (
-    free_port,
     http_login,
     register_tool,
     scrubbed_environ,

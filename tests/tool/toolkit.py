@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import threading
 import time
@@ -28,12 +27,6 @@ SESSION_COOKIE = "__Host-session"
 
 #: Environment variables the tool reads besides FLASK_*.
 TOOL_ENV = ("TOOLFORGE", "TOOL_DATA_DIR", "TOOL_CONFIG", "REDIS_URL", "REDIS_KEY_PREFIX", "PORT")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def scrubbed_environ() -> dict[str, str]:

@@ -23,8 +23,7 @@ import requests
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
-from flask_wikimedia.devwiki import DEV_CLIENT_ID, DevClient, DevUser, DevWiki
-from flask_wikimedia.devwiki.wiki import DevWikiError
+from flask_wikimedia.devwiki import DEV_CLIENT_ID, DevClient, DevUser, DevWiki, DevWikiError
 
 CB = "http://127.0.0.1:5000/auth/callback"
 CONF_ID = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"
@@ -107,13 +106,24 @@ def conf_code(wiki: DevWiki, user: str = "Alice", **params: str | None) -> str:
     return callback_params(wiki.approve(url, username=user))["code"]
 
 
-def post_token(wiki: DevWiki, data: dict[str, str], **kwargs: Any) -> requests.Response:
-    return requests.post(
-        f"{wiki.base_url}/rest.php/oauth2/access_token", data=data, timeout=10, **kwargs
-    )
+def post_token(
+    wiki: DevWiki, data: dict[str, str], base: str | None = None, **kwargs: Any
+) -> requests.Response:
+    """POST to the token endpoint of ``wiki`` (or of the wiki at ``base``)."""
+    url = f"{base or wiki.base_url}/rest.php/oauth2/access_token"
+    return requests.post(url, data=data, timeout=10, **kwargs)
 
 
-def exchange_public(wiki: DevWiki, code: str, verifier: str, **extra: str) -> requests.Response:
+def exchange_public(
+    wiki: DevWiki,
+    code: str,
+    verifier: str,
+    *,
+    base: str | None = None,
+    allow_redirects: bool = True,
+    **extra: str,
+) -> requests.Response:
+    """Redeem ``code`` as the built-in public client; ``extra`` form fields override."""
     data = {
         "grant_type": "authorization_code",
         "code": code,
@@ -122,7 +132,7 @@ def exchange_public(wiki: DevWiki, code: str, verifier: str, **extra: str) -> re
         "code_verifier": verifier,
     }
     data.update(extra)
-    return post_token(wiki, data)
+    return post_token(wiki, data, base, allow_redirects=allow_redirects)
 
 
 def login_tokens(wiki: DevWiki, user: str = "Alice", **params: str | None) -> dict[str, Any]:
@@ -784,18 +794,7 @@ def test_token_faults(wm: DevWiki, kind: str, status: int, check: Any) -> None:
     wm.inject_fault("token", kind, times=2)
     code, verifier = public_code(wm)
     for _ in range(2):
-        response = requests.post(
-            f"{wm.base_url}/rest.php/oauth2/access_token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "client_id": DEV_CLIENT_ID,
-                "redirect_uri": CB,
-                "code_verifier": verifier,
-            },
-            allow_redirects=False,
-            timeout=10,
-        )
+        response = exchange_public(wm, code, verifier, allow_redirects=False)
         assert response.status_code == status and check(response)
         assert response.headers["X-Devwiki"] == "not a real login"
     assert exchange_public(wm, code, verifier).status_code == 200
@@ -1006,17 +1005,7 @@ def test_mounted_under_a_prefix(wm: DevWiki) -> None:
         assert 'action="/_devwiki/w/index.php"' in page.text
         location = wm.approve(url, username="Sysop")
         code = callback_params(location)["code"]
-        token = requests.post(
-            f"{base}/rest.php/oauth2/access_token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "client_id": DEV_CLIENT_ID,
-                "redirect_uri": CB,
-                "code_verifier": verifier,
-            },
-            timeout=10,
-        )
+        token = exchange_public(wm, code, verifier, base=base)
         assert token.status_code == 200
         assert claims(token.json()["access_token"])["iss"] == f"http://127.0.0.1:{server.port}"
     finally:
