@@ -44,6 +44,12 @@ as Flask-Session's docs show) gets the same interface from ``Wikimedia(app)`` th
 raises on Redis trouble (a 500 after its client's retries) and stores the session id in the
 clear as the key name. Clients handed to us are copied with :func:`bounded_client`.
 
+What it takes from Flask-Session: the documented ``RedisSessionInterface`` constructor (client,
+key prefix, permanence, id length) and ``RedisSession``; ``open_session`` and ``save_session``
+are Flask's public ``SessionInterface`` hooks, written here in full, so none of Flask-Session's
+private storage hooks is called or relied on. The dependency is bounded to the minor version
+the suite tests (``flask-session>=0.8,<0.9`` in pyproject).
+
 Why one module of this size: every change to Flask-Session below answers a measured failure of
 the original, and they only hold together (sealing, tombstones, the 503 path, hardening a
 interface installed later); read them in one place.
@@ -53,6 +59,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import threading
 import warnings
 import weakref
@@ -401,7 +408,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
 
     def _new_session(self, *, store_unavailable: bool = False) -> SafeRedisSession:
         return self.session_class(
-            sid=self._generate_sid(self.sid_length),
+            sid=secrets.token_urlsafe(self.sid_length),
             permanent=self.permanent,
             store_unavailable=store_unavailable,
         )
@@ -453,7 +460,7 @@ class SafeRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
                 self._end(self._get_store_id(session.sid), lifetime, durable=True)
             except REDIS_TROUBLE as exc:
                 raise StoreUnavailable() from exc
-        session.sid = self._generate_sid(self.sid_length)
+        session.sid = secrets.token_urlsafe(self.sid_length)
         session.stored = False
         session.modified = True
         session.durable = True
