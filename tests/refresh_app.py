@@ -7,15 +7,14 @@ session cookie made by a login through the Flask test client works in every guni
 from __future__ import annotations
 
 import os
-import time
 
 import redis
 from apps import CLIENT_ID, CLIENT_SECRET, USER_AGENT
-from flask import Flask, jsonify, request
-from flask.typing import ResponseReturnValue
+from flask import Flask
 from flask_session import Session
+from support import add_probe_routes
 
-from flask_wikimedia import Wikimedia, current_user, login_required
+from flask_wikimedia import Wikimedia
 
 
 def create_app() -> Flask:
@@ -35,18 +34,7 @@ def create_app() -> Flask:
     )
     Session(app)
     Wikimedia(app)
-
-    @app.get("/ready")
-    def ready() -> ResponseReturnValue:
-        # Held briefly so that simultaneous probes land on different workers.
-        time.sleep(min(float(request.args.get("hold", 0)), 1.0))
-        return jsonify(pid=os.getpid())
-
-    @app.get("/whoami")
-    @login_required
-    def whoami() -> ResponseReturnValue:
-        assert current_user
-        return jsonify(username=current_user.username, pid=os.getpid())
+    add_probe_routes(app)
 
     return app
 

@@ -5,20 +5,28 @@ private redis-server, free ports, and the helpers the login, refresh, API and po
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from flask import Flask
+import requests
+from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
+from flask.typing import ResponseReturnValue
 
+from flask_wikimedia import current_user, login_required
 from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.login import REF_KEY
 from flask_wikimedia.refresh import REFRESH_MARGIN
@@ -148,3 +156,80 @@ def in_parallel(count: int, call: Callable[[int], Any]) -> list[Any]:
     """Run ``call(i)`` for i in range(count) on as many threads, all at once."""
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(call, range(count)))
+
+
+@contextmanager
+def serving(
+    command: list[str], port: int, *, cwd: Path, env: dict[str, str], log: Path, ready: str
+) -> Iterator[str]:
+    """Run ``command`` (a server on 127.0.0.1:``port``); yield its base URL once ``ready``
+    answers 200, and stop it with SIGTERM afterwards.
+
+    Its output goes to the file ``log``: a pipe nobody reads fills up with a flood of warnings
+    (the 503s of an outage) and then blocks every worker on its next log line.
+    """
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if requests.get(base + ready, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:  # not listening yet, or workers still booting
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not answer {ready} within 30 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def add_probe_routes(app: Flask) -> None:
+    """The routes the multi-process tests probe a gunicorn app with: ``/ready`` (``?hold=``
+    seconds, at most 1) and ``/whoami`` (login required); both answer the worker's pid."""
+
+    @app.get("/ready")
+    def ready() -> ResponseReturnValue:
+        # Held briefly so that simultaneous probes land on different workers.
+        time.sleep(min(float(request.args.get("hold", 0)), 1.0))
+        return jsonify(pid=os.getpid())
+
+    @app.get("/whoami")
+    @login_required
+    def whoami() -> ResponseReturnValue:
+        assert current_user
+        return jsonify(username=current_user.username, pid=os.getpid())
+
+
+def assert_twenty_requests_across_workers_refresh_once(
+    devwiki: DevWiki, base: str, cookies: dict[str, str]
+) -> None:
+    """Twenty simultaneous ``/whoami`` requests with a login due for refresh, to the gunicorn
+    workers at ``base``: all answer Alice, from several workers, after one refresh only."""
+    # A slow token endpoint keeps the refresh in flight while the other workers arrive.
+    devwiki.inject_fault("token", "hang", delay=0.3)
+    start = threading.Barrier(20)
+    json = {"Accept": "application/json"}
+
+    def hit(_: int) -> requests.Response:
+        start.wait()
+        return requests.get(base + "/whoami", cookies=cookies, headers=json, timeout=30)
+
+    answers = in_parallel(20, hit)
+    assert [a.status_code for a in answers] == [200] * 20, [a.text[:200] for a in answers]
+    assert {a.json()["username"] for a in answers} == {"Alice"}
+    assert len({a.json()["pid"] for a in answers}) >= 2  # really several worker processes
+    assert devwiki.calls["token:refresh_token"] == 1
+    again = requests.get(base + "/whoami", cookies=cookies, headers=json, timeout=30)
+    assert again.status_code == 200
+    assert devwiki.calls["token:refresh_token"] == 1

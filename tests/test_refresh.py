@@ -21,6 +21,7 @@ import requests
 from apps import make_app
 from flask import render_template_string
 from support import (
+    assert_twenty_requests_across_workers_refresh_once,
     clone,
     free_port,
     in_parallel,
@@ -185,22 +186,7 @@ def test_twenty_requests_across_gunicorn_workers_refresh_once(gunicorn_app, devw
     client = app.test_client()
     login_due_for_refresh(client, devwiki)
     cookie = {"session": client.get_cookie("session").value}
-    # A slow token endpoint keeps the refresh in flight while the other workers arrive.
-    devwiki.inject_fault("token", "hang", delay=0.3)
-    start = threading.Barrier(20)
-
-    def hit(_: int) -> requests.Response:
-        start.wait()
-        return requests.get(base + "/whoami", cookies=cookie, headers=JSON, timeout=30)
-
-    answers = in_parallel(20, hit)
-    assert [a.status_code for a in answers] == [200] * 20, [a.text[:200] for a in answers]
-    assert {a.json()["username"] for a in answers} == {"Alice"}
-    assert len({a.json()["pid"] for a in answers}) >= 2  # really several worker processes
-    assert devwiki.calls["token:refresh_token"] == 1
-    again = requests.get(base + "/whoami", cookies=cookie, headers=JSON, timeout=30)
-    assert again.status_code == 200
-    assert devwiki.calls["token:refresh_token"] == 1
+    assert_twenty_requests_across_workers_refresh_once(devwiki, base, cookie)
 
 
 def test_a_write_with_an_old_version_cannot_bring_old_tokens_back(app, client, devwiki):

@@ -8,13 +8,12 @@ Sessions as the guide recommends (``use_redis_sessions``), the consumer of ``tes
 from __future__ import annotations
 
 import os
-import time
 
 from apps import CLIENT_ID, CLIENT_SECRET, USER_AGENT
-from flask import Flask, jsonify, request
-from flask.typing import ResponseReturnValue
+from flask import Flask
+from support import add_probe_routes
 
-from flask_wikimedia import Wikimedia, current_user, login_required
+from flask_wikimedia import Wikimedia
 from flask_wikimedia.sessions import use_redis_sessions
 from template_tool import redis_client
 
@@ -34,18 +33,7 @@ def create_app() -> Flask:
     )
     use_redis_sessions(app, redis_client.connect(os.environ["SCALE_REDIS_URL"]), "scale:session:")
     Wikimedia(app)
-
-    @app.get("/ready")
-    def ready() -> ResponseReturnValue:
-        # Held briefly so that simultaneous probes land on different workers.
-        time.sleep(min(float(request.args.get("hold", 0)), 1.0))
-        return jsonify(pid=os.getpid())
-
-    @app.get("/whoami")
-    @login_required
-    def whoami() -> ResponseReturnValue:
-        assert current_user
-        return jsonify(username=current_user.username, pid=os.getpid())
+    add_probe_routes(app)
 
     return app
 

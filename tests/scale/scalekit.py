@@ -3,21 +3,17 @@ setup, and gunicorn serving an app in several worker processes."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import redis
-import requests
 from apps import make_app
 from flask import Flask
 from redis.cluster import RedisCluster
+from support import serving
 
 from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.sessions import SafeRedisSessionInterface, use_redis_sessions
@@ -59,32 +55,9 @@ def gunicorn(
 ) -> Iterator[str]:
     """``spec`` in gunicorn's sync workers; yields the base URL once ``ready`` answers 200.
 
-    Its output goes to a file: a pipe nobody reads fills up with the 503 warnings of an outage
-    and then blocks every worker on its next log line.
+    Its output goes to ``log`` (see ``support.serving``).
     """
     args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
     args += ["--workers", str(workers), "--graceful-timeout", "3", "--timeout", "30", spec]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if requests.get(base + ready, timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not answer {ready} within 30 s")
-            time.sleep(0.1)
+    with serving(args, port, cwd=cwd, env=env, log=log, ready=ready) as base:
         yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)

@@ -5,7 +5,6 @@ gunicorn worker processes hit an expired token at once, and the wiki sees exactl
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,13 +12,16 @@ import pytest
 import requests
 from apps import CLIENT_ID, CLIENT_SECRET
 from scalekit import REPO, gunicorn
-from support import LONG_TTL, free_port, in_parallel
+from support import (
+    LONG_TTL,
+    assert_twenty_requests_across_workers_refresh_once,
+    free_port,
+)
 
 from flask_wikimedia.devwiki import DevClient, DevWiki
 from flask_wikimedia.refresh import REFRESH_MARGIN
 
 HERE = Path(__file__).resolve().parent
-JSON = {"Accept": "application/json"}
 SECRET_KEY = "scale-tests-secret-key-that-is-long-enough-0123456789"
 
 
@@ -79,19 +81,4 @@ def test_twenty_requests_across_workers_refresh_once(served, devwiki):
     devwiki.refresh_grace = 0  # strict: a second refresh would be refused, and be a logout
     http = http_login_due_for_refresh(served, devwiki)
     cookies = http.cookies.get_dict()
-    # A slow token endpoint keeps the refresh in flight while the other workers arrive.
-    devwiki.inject_fault("token", "hang", delay=0.3)
-    start = threading.Barrier(20)
-
-    def hit(_: int) -> requests.Response:
-        start.wait()
-        return requests.get(served + "/whoami", cookies=cookies, headers=JSON, timeout=30)
-
-    answers = in_parallel(20, hit)
-    assert [a.status_code for a in answers] == [200] * 20, [a.text[:200] for a in answers]
-    assert {a.json()["username"] for a in answers} == {"Alice"}
-    assert len({a.json()["pid"] for a in answers}) >= 2  # really several worker processes
-    assert devwiki.calls["token:refresh_token"] == 1
-    again = requests.get(served + "/whoami", cookies=cookies, headers=JSON, timeout=30)
-    assert again.status_code == 200
-    assert devwiki.calls["token:refresh_token"] == 1
+    assert_twenty_requests_across_workers_refresh_once(devwiki, served, cookies)

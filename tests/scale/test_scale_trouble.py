@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from flask.testing import FlaskClient
 from redis.cluster import RedisCluster
 from scalekit import REPO, app_on
 
@@ -82,6 +83,24 @@ def _heal(cluster: LocalCluster) -> None:
         time.sleep(0.1)
 
 
+def _until_recovered(client: FlaskClient, since: float) -> tuple[list[tuple[int, float]], float]:
+    """GET /private until 20 answers in a row are 200 (at most 30 s after ``since``): each
+    answer's (status, seconds), and when the last one that was not a 200 came (or ``since``)."""
+    seen: list[tuple[int, float]] = []
+    last_503 = since
+    deadline = since + 30
+    recovered = 0
+    while recovered < 20:
+        assert time.monotonic() < deadline, f"no recovery; statuses {seen[-10:]}"
+        started = time.monotonic()
+        status = client.get("/private").status_code
+        seen.append((status, time.monotonic() - started))
+        recovered = recovered + 1 if status == 200 else 0
+        if status != 200:
+            last_503 = time.monotonic()
+    return seen, last_503
+
+
 def test_a_cluster_primary_that_dies_is_a_short_run_of_503s(devwiki, redis_cluster, cluster_client):
     app = app_on("ours", devwiki, cluster_client)
     client = app.test_client()
@@ -94,20 +113,10 @@ def test_a_cluster_primary_that_dies_is_a_short_run_of_503s(devwiki, redis_clust
     assert cluster_client.exists(session_key) == 1
     holder = cluster_client.get_node_from_key(session_key)
     victim = next(node for node in redis_cluster.nodes if node.port == holder.port)
-    seen: list[tuple[int, float]] = []
     try:
         victim.kill()
-        killed = last_503 = time.monotonic()
-        deadline = killed + 30
-        recovered = 0
-        while recovered < 20:
-            assert time.monotonic() < deadline, f"no recovery; statuses {seen[-10:]}"
-            started = time.monotonic()
-            status = client.get("/private").status_code
-            seen.append((status, time.monotonic() - started))
-            recovered = recovered + 1 if status == 200 else 0
-            if status != 200:
-                last_503 = time.monotonic()
+        killed = time.monotonic()
+        seen, last_503 = _until_recovered(client, killed)
     finally:
         _heal(redis_cluster)
     record("cluster-primary-killed", seen, killed, last_503)
@@ -131,20 +140,10 @@ def test_a_hung_sentinel_primary_is_a_short_run_of_fast_503s(
     assert client.get("/private").status_code == 200
     hung = sentinel_group.primary()
     assert hung.process is not None
-    seen: list[tuple[int, float]] = []
     hung.process.send_signal(signal.SIGSTOP)
-    stopped = last_503 = time.monotonic()
+    stopped = time.monotonic()
     try:
-        deadline = stopped + 30
-        recovered = 0
-        while recovered < 20:
-            assert time.monotonic() < deadline, f"no recovery; statuses {seen[-10:]}"
-            started = time.monotonic()
-            status = client.get("/private").status_code
-            seen.append((status, time.monotonic() - started))
-            recovered = recovered + 1 if status == 200 else 0
-            if status != 200:
-                last_503 = time.monotonic()
+        seen, last_503 = _until_recovered(client, stopped)
     finally:
         hung.process.send_signal(signal.SIGCONT)
         sentinel_group.heal()

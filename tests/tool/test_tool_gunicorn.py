@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import free_port
+from support import free_port, serving
 from toolkit import (
     http_login,
     register_tool,
@@ -41,60 +41,42 @@ def tool_environ(wiki: DevWiki, redis_url: str, port: int) -> dict[str, str]:
     return env
 
 
-def gunicorn(
-    port: int, env: dict[str, str], access_log: Path, log_format: str = '%(p)s "%(r)s" %(s)s'
-) -> subprocess.Popen[str]:
+def gunicorn_command(
+    port: int, access_log: Path, log_format: str = '%(p)s "%(r)s" %(s)s'
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--graceful-timeout",
+        "3",
+        "--access-logfile",
+        str(access_log),
+        "--access-logformat",
+        log_format,
+        "app:app",
+    ]
+
+
+def gunicorn(port: int, env: dict[str, str], access_log: Path) -> subprocess.Popen[str]:
+    """For a gunicorn expected to exit: its output in a pipe that ``communicate`` reads."""
+    command = gunicorn_command(port, access_log)
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--graceful-timeout",
-            "3",
-            "--access-logfile",
-            str(access_log),
-            "--access-logformat",
-            log_format,
-            "app:app",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
 
 @contextmanager
 def running(port: int, env: dict[str, str], access_log: Path, **kwargs: str) -> Iterator[str]:
-    process = gunicorn(port, env, access_log, **kwargs)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{output}")
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or workers still booting
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("gunicorn did not answer /healthz within 30 s")
-            time.sleep(0.1)
+    """A gunicorn left running: its output goes to a file next to the access log."""
+    command = gunicorn_command(port, access_log, **kwargs)
+    log = access_log.with_name("gunicorn.log")
+    with serving(command, port, cwd=REPO, env=env, log=log, ready="/healthz") as base:
         yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def served_by(access_log: Path, request_line: str) -> list[int]:
