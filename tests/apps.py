@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -37,6 +38,15 @@ def register_client(wiki: DevWiki, *, confidential: bool = True) -> DevClient:
             grants=["basic", "editpage", "highvolume"],
         )
     )
+
+
+def says(text: str) -> Callable[[], str]:
+    """A view that answers ``text``."""
+
+    def view() -> str:
+        return text
+
+    return view
 
 
 def make_app(
@@ -97,30 +107,16 @@ def make_app(
         assert current_user
         return f"async {current_user.username}"
 
-    @app.get("/edit")
-    @requires_right("edit")
-    def edit() -> str:
-        return "can edit"
-
-    @app.get("/block")
-    @requires_right("block", "delete")
-    def block() -> str:
-        return "can block"
-
-    @app.get("/sysop")
-    @requires_group("sysop")
-    def sysop() -> str:
-        return "sysop only"
-
-    @app.get("/grant")
-    @requires_grant("editpage")
-    def grant() -> str:
-        return "has editpage"
-
-    @app.get("/nogrant")
-    @requires_grant("createaccount")
-    def nogrant() -> str:
-        return "has createaccount"
+    # A page behind each kind of requirement; each answers a fixed text.
+    gated = {
+        "edit": (requires_right("edit"), "can edit"),
+        "block": (requires_right("block", "delete"), "can block"),
+        "sysop": (requires_group("sysop"), "sysop only"),
+        "grant": (requires_grant("editpage"), "has editpage"),
+        "nogrant": (requires_grant("createaccount"), "has createaccount"),
+    }
+    for name, (requirement, text) in gated.items():
+        app.add_url_rule(f"/{name}", name, requirement(says(text)))
 
     @app.get("/api/whoami")
     @login_required

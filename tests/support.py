@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,8 @@ from flask_wikimedia.refresh import REFRESH_MARGIN
 from flask_wikimedia.state import get_state
 from flask_wikimedia.store import VersionedRecord
 from flask_wikimedia.testing import login
+
+TESTS = Path(__file__).resolve().parent
 
 
 def free_port() -> int:
@@ -192,6 +195,56 @@ def serving(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+@contextmanager
+def gunicorn(
+    spec: str,
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    *,
+    cwd: Path,
+    ready: str = "/healthz",
+    workers: int = 4,
+) -> Iterator[str]:
+    """``spec`` in gunicorn's sync workers; yields the base URL once ``ready`` answers 200.
+
+    Its output goes to ``log`` (see ``serving``).
+    """
+    args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
+    args += ["--workers", str(workers), "--graceful-timeout", "3", "--timeout", "30", spec]
+    with serving(args, port, cwd=cwd, env=env, log=log, ready=ready) as base:
+        yield base
+
+
+def wait_for_every_worker(base: str, workers: int) -> None:
+    """Probe ``/ready`` (see ``add_probe_routes``) with simultaneous, briefly held requests
+    until ``workers`` different worker processes have answered."""
+    deadline = time.monotonic() + 30
+    seen: set[int] = set()
+
+    def probe(_: int) -> int | None:
+        try:
+            answer = requests.get(base + "/ready?hold=0.2", timeout=5)
+        except requests.RequestException:  # a worker still importing, or restarting
+            return None
+        return int(answer.json()["pid"]) if answer.status_code == 200 else None
+
+    while len(seen) < workers:
+        if time.monotonic() > deadline:
+            pytest.fail(f"only {len(seen)} of {workers} gunicorn workers answered in time")
+        seen.update(pid for pid in in_parallel(workers * 2, probe) if pid is not None)
+        time.sleep(0.05)
+
+
+def served_env(**settings: str) -> dict[str, str]:
+    """The environment for ``served_app:app`` (see served_app.py): ours, plus ``settings``
+    as ``SERVED_*`` variables, with the checkout and tests/ on the import path."""
+    env = dict(os.environ)
+    env.update({f"SERVED_{name.upper()}": value for name, value in settings.items()})
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS.parent), str(TESTS)])
+    return env
 
 
 def add_probe_routes(app: Flask) -> None:

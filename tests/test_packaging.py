@@ -94,7 +94,7 @@ from importlib.resources import files
 from flask import Flask, url_for
 
 import flask_wikimedia
-from flask_wikimedia import Wikimedia, current_user, login_required, requires_right
+from flask_wikimedia import Wikimedia, current_user, login_required, requires_group
 from flask_wikimedia.testing import dev_config, login, logout
 
 
@@ -106,12 +106,13 @@ def make_app(devwiki):
     @app.get("/")
     @login_required
     def index():
-        return f"Hello, {current_user.username}!"
+        groups = ", ".join(sorted(current_user.groups))
+        return f"Hello, {current_user.username} ({groups})!"
 
-    @app.get("/blocks")
-    @requires_right("block")
-    def blocks():
-        return "blocks"
+    @app.get("/stewards")
+    @requires_group("steward")
+    def stewards():
+        return "stewards only"
 
     return app
 
@@ -127,9 +128,9 @@ def test_a_tiny_app_logs_in(devwiki):
     client = app.test_client()
     # The consent page is rendered from the dev wiki's packaged templates.
     assert login(client, devwiki, "Carol", rights=["read"]).status_code == 303
-    assert client.get("/").text == "Hello, Carol!"
-    refused = client.get("/blocks")  # the packaged error template
-    assert refused.status_code == 403 and "block" in refused.text and "<html" in refused.text
+    assert client.get("/").text == "Hello, Carol (*, autoconfirmed, user)!"
+    refused = client.get("/stewards")  # the packaged error template
+    assert refused.status_code == 403 and "steward" in refused.text and "<html" in refused.text
     with app.test_request_context():
         css = url_for("wikimedia.static", filename="wikimedia/wikimedia.css")
     assert client.get(css).status_code == 200

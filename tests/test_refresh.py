@@ -7,9 +7,6 @@ during a refresh is a 503 that keeps the login (security catalogue RT-1..RT-5).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,17 +14,19 @@ from pathlib import Path
 
 import pytest
 import redis
-import requests
 from apps import make_app
 from flask import render_template_string
 from support import (
     assert_twenty_requests_across_workers_refresh_once,
     clone,
     free_port,
+    gunicorn,
     in_parallel,
     login_due_for_refresh,
+    served_env,
     session_ref,
     stored,
+    wait_for_every_worker,
 )
 
 from flask_wikimedia import signals
@@ -111,73 +110,23 @@ def test_twenty_threads_hitting_an_expired_token_refresh_once(wiki, redis_client
     assert wiki.calls["token:refresh_token"] == 1
 
 
-def _wait_until_all_workers_serve(
-    base: str, process: subprocess.Popen[bytes], workers: int
-) -> None:
-    """Probe with simultaneous, briefly held requests until every worker has answered."""
-    deadline = time.monotonic() + 30
-    seen: set[int] = set()
-
-    def probe(_: int) -> int | None:
-        try:
-            answer = requests.get(base + "/ready?hold=0.2", timeout=5)
-        except requests.RequestException:  # not listening yet, or a worker still importing
-            return None
-        return int(answer.json()["pid"]) if answer.status_code == 200 else None
-
-    while len(seen) < workers:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited early with {process.returncode}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"only {len(seen)} of {workers} gunicorn workers answered in time")
-        seen.update(pid for pid in in_parallel(workers * 2, probe) if pid is not None)
-        time.sleep(0.05)
-
-
 @pytest.fixture
-def gunicorn_app(devwiki: DevWiki, redis_server, redis_client: redis.Redis):
-    """The app under gunicorn with four sync worker processes, sharing the test's Redis and
-    development wiki; yields its base URL."""
+def gunicorn_app(devwiki: DevWiki, redis_server, redis_client: redis.Redis, tmp_path: Path):
+    """served_app.py (plain Flask-Session, make_app's prefixes) in four gunicorn worker
+    processes, sharing the test's Redis and development wiki; yields the test client's app
+    (whose session cookies the workers read) and the base URL."""
     app = make_app(devwiki, redis_client)
     port = free_port()
-    env = dict(os.environ)
-    env.update(
-        REFRESH_TEST_SECRET_KEY=str(app.secret_key),
-        REFRESH_TEST_REDIS_URL=redis_server.url,
-        REFRESH_TEST_WIKI_URL=str(devwiki.base_url),
-        PYTHONPATH=os.pathsep.join([str(TESTS.parent), str(TESTS), env.get("PYTHONPATH", "")]),
+    env = served_env(
+        sessions="flask-session",
+        redis_url=redis_server.url,
+        wiki_url=str(devwiki.base_url),
+        secret_key=str(app.secret_key),
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            str(WORKERS),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "30",
-            "--log-level",
-            "warning",
-            "refresh_app:app",
-        ],
-        cwd=TESTS,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_all_workers_serve(base, process, WORKERS)
+    log = tmp_path / "gunicorn.log"
+    with gunicorn("served_app:app", port, env, log, cwd=TESTS, ready="/ready") as base:
+        wait_for_every_worker(base, WORKERS)
         yield app, base
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def test_twenty_requests_across_gunicorn_workers_refresh_once(gunicorn_app, devwiki):

@@ -245,7 +245,8 @@ def index():
 @app.get("/blocks")
 @requires_right("block")
 def blocks():
-    return "Only admins see this."
+    count = len(current_user.rights)
+    return f"Only admins see this; you have {count} rights."
 """
 
 MODULE_APP_CONFTEST = """
@@ -279,7 +280,7 @@ def test_a_module_level_app_logs_in(devwiki):
     client = app.test_client()
     login(client, devwiki, "Carol", rights=["read", "block"])
     assert client.get("/").text == "Hello, Carol!"
-    assert client.get("/blocks").status_code == 200
+    assert client.get("/blocks").text == "Only admins see this; you have 2 rights."
     login(client, devwiki, "Carol", rights=["read"])
     assert client.get("/blocks").status_code == 403
     logout(client)

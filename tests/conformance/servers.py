@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 import requests
+from apps import says
 from flask import Flask, jsonify
 from flask_session import Session
 from realwiki import ErrorPage, RealWiki
@@ -135,15 +136,8 @@ class Server:
                 realname=user.realname,
             )
 
-        @app.get("/block")
-        @requires_right("block")
-        def block() -> str:
-            return "can block"
-
-        @app.get("/edit")
-        @requires_right("edit")
-        def edit() -> str:
-            return "can edit"
+        for right in ("block", "edit"):
+            app.add_url_rule(f"/{right}", right, requires_right(right)(says(f"can {right}")))
 
         return app
 

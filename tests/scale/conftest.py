@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
@@ -26,29 +27,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tool"))
 TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 
 
-def _started(topology: LocalCluster | LocalSentinelGroup) -> LocalCluster | LocalSentinelGroup:
+Topology = TypeVar("Topology", LocalCluster, LocalSentinelGroup)
+
+
+def _running(topology: Topology) -> Iterator[Topology]:
+    """Start ``topology`` (a clear failure if it cannot start), yield it, stop it."""
     try:
         topology.start()
     except TopologyError as exc:
         topology.stop()
         pytest.fail(str(exc))
-    return topology
+    yield topology
+    topology.stop()
 
 
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[LocalCluster]:
-    cluster = _started(LocalCluster())
-    assert isinstance(cluster, LocalCluster)
-    yield cluster
-    cluster.stop()
+    yield from _running(LocalCluster())
 
 
 @pytest.fixture(scope="session")
 def sentinel_group() -> Iterator[LocalSentinelGroup]:
-    group = _started(LocalSentinelGroup())
-    assert isinstance(group, LocalSentinelGroup)
-    yield group
-    group.stop()
+    yield from _running(LocalSentinelGroup())
 
 
 @pytest.fixture

@@ -1,25 +1,20 @@
 """Helpers for the tests in tests/scale: the test app on a topology's client in either session
-setup, and gunicorn serving an app in several worker processes."""
+setup (gunicorn serving an app in several worker processes is ``support.gunicorn``)."""
 
 from __future__ import annotations
 
-import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import redis
 from apps import make_app
 from flask import Flask
 from redis.cluster import RedisCluster
-from support import serving
 
 from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.sessions import SafeRedisSessionInterface, use_redis_sessions
 
 REPO = Path(__file__).resolve().parents[2]
-WORKERS = 4
 
 
 def app_on(how: str, devwiki: DevWiki, client: redis.Redis | RedisCluster) -> Flask:
@@ -40,24 +35,3 @@ def app_on(how: str, devwiki: DevWiki, client: redis.Redis | RedisCluster) -> Fl
     assert isinstance(interface, SafeRedisSessionInterface)
     assert isinstance(interface.client, type(client))  # the cluster, never localhost
     return app
-
-
-@contextmanager
-def gunicorn(
-    spec: str,
-    port: int,
-    env: dict[str, str],
-    log: Path,
-    *,
-    cwd: Path,
-    ready: str = "/healthz",
-    workers: int = WORKERS,
-) -> Iterator[str]:
-    """``spec`` in gunicorn's sync workers; yields the base URL once ``ready`` answers 200.
-
-    Its output goes to ``log`` (see ``support.serving``).
-    """
-    args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-    args += ["--workers", str(workers), "--graceful-timeout", "3", "--timeout", "30", spec]
-    with serving(args, port, cwd=cwd, env=env, log=log, ready=ready) as base:
-        yield base

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from scalekit import REPO, gunicorn
-from support import free_port
+from scalekit import REPO
+from support import free_port, gunicorn
 from test_tool_gunicorn import tool_environ
 from toolkit import http_login, register_tool
 

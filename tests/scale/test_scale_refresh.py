@@ -4,18 +4,19 @@ gunicorn worker processes hit an expired token at once, and the wiki sees exactl
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from apps import CLIENT_ID, CLIENT_SECRET
-from scalekit import REPO, gunicorn
 from support import (
     LONG_TTL,
     assert_twenty_requests_across_workers_refresh_once,
     free_port,
+    gunicorn,
+    served_env,
+    wait_for_every_worker,
 )
 
 from flask_wikimedia.devwiki import DevClient, DevWiki
@@ -37,7 +38,7 @@ def topology_url(topology: str, request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(params=["cluster", "sentinel"])
 def served(request: pytest.FixtureRequest, devwiki: DevWiki, tmp_path: Path) -> Iterator[str]:
-    """scale_app.py in four gunicorn workers on the topology; yields its base URL."""
+    """served_app.py (sealed sessions) in four gunicorn workers on the topology; yields its base URL."""
     devwiki.add_client(
         DevClient(
             client_id=CLIENT_ID,
@@ -47,17 +48,16 @@ def served(request: pytest.FixtureRequest, devwiki: DevWiki, tmp_path: Path) -> 
         )
     )
     port = free_port()
-    env = dict(os.environ)
-    env.update(
-        SCALE_REDIS_URL=topology_url(request.param, request),
-        SCALE_WIKI_URL=str(devwiki.base_url),
-        SCALE_SECRET_KEY=SECRET_KEY,
-        SCALE_REDIRECT_URI=f"http://127.0.0.1:{port}/auth/callback",
-        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests"), str(HERE)]),
+    env = served_env(
+        sessions="sealed",
+        redis_url=topology_url(request.param, request),
+        wiki_url=str(devwiki.base_url),
+        secret_key=SECRET_KEY,
+        redirect_uri=f"http://127.0.0.1:{port}/auth/callback",
     )
-    with gunicorn(
-        "scale_app:app", port, env, tmp_path / "gunicorn.log", cwd=HERE, ready="/ready"
-    ) as base:
+    log = tmp_path / "gunicorn.log"
+    with gunicorn("served_app:app", port, env, log, cwd=HERE, ready="/ready") as base:
+        wait_for_every_worker(base, 4)
         yield base
 
 

@@ -13,25 +13,9 @@ import math
 import time
 
 import pytest
+import securitykit as kit
 from flask import Flask
 from redis.crc import key_slot
-from securitykit import (
-    LOGIN_PREFIX,
-    PENDING_COOKIE,
-    SESSION_PREFIX,
-    SESSION_SETUPS,
-    approve,
-    begin,
-    build_app,
-    deliver,
-    is_logged_in,
-    keys,
-    log_in,
-    log_out,
-    raw_values,
-    session_ref,
-    state_of,
-)
 
 from flask_wikimedia.crypto import KeyNamer, Sealer
 from flask_wikimedia.sessions import SafeRedisSessionInterface
@@ -46,7 +30,7 @@ def _session_id(client) -> str | None:
 
 def _secrets_a_browser_holds(app: Flask, client, states: list[str]) -> list[str]:
     """Every value the browser (or the wiki's redirect) carried, and the tokens behind them."""
-    ref = session_ref(client)
+    ref = kit.session_ref(client)
     assert ref
     record = get_state(app).store.get(ref).record
     found = [ref, record.access_token, record.refresh_token or ""]
@@ -60,53 +44,53 @@ def _secrets_a_browser_holds(app: Flask, client, states: list[str]) -> list[str]
     return [value for value in found if value]
 
 
-@pytest.mark.parametrize("setup", SESSION_SETUPS)
+@pytest.mark.parametrize("setup", kit.SESSION_SETUPS)
 def test_a_full_dump_while_logged_in_holds_no_browser_value_in_any_key_name(
     wiki, fast_redis, setup
 ):
     """KN-1: log in (a used state, a lock taken, a pending login in another tab), dump every
     key: no key name contains the session id, the login reference, a state or its plain
     hash, or a token; no value contains a reference, session id or token in the clear."""
-    app = build_app(wiki, fast_redis, setup)
+    app = kit.build_app(wiki, fast_redis, setup)
     client = app.test_client()
-    first = begin(client, "/private")
-    deliver(client, approve(wiki, first, "Alice"))
-    second = begin(client, "/me")  # another tab's pending login, not finished
+    first = kit.begin(client, "/private")
+    kit.deliver(client, kit.approve(wiki, first, "Alice"))
+    second = kit.begin(client, "/me")  # another tab's pending login, not finished
     store = get_state(app).store
-    assert store.acquire_lock(session_ref(client), 15)  # as during a refresh
-    assert is_logged_in(client)
-    names = keys(fast_redis)
+    assert store.acquire_lock(kit.session_ref(client), 15)  # as during a refresh
+    assert kit.is_logged_in(client)
+    names = kit.keys(fast_redis)
     assert any(b":login:" in k for k in names)
     assert any(b":once:" in k for k in names)
     assert any(b":lock:" in k for k in names)
-    secrets = _secrets_a_browser_holds(app, client, [state_of(first), state_of(second)])
-    pending = client.get_cookie(PENDING_COOKIE, path="/auth")
+    secrets = _secrets_a_browser_holds(app, client, [kit.state_of(first), kit.state_of(second)])
+    pending = client.get_cookie(kit.PENDING_COOKIE, path="/auth")
     if pending:
         secrets.append(pending.value[:40])
     for name in names:
         for secret in secrets:
             assert secret.encode() not in name, (name, "holds a value the browser holds")
-    values = raw_values(fast_redis)
+    values = kit.raw_values(fast_redis)
     for secret in secrets:
         assert secret.encode() not in values
     for name in names:  # and still the secret prefix on every key
-        assert name.startswith((SESSION_PREFIX.encode(), LOGIN_PREFIX.encode()))
+        assert name.startswith((kit.SESSION_PREFIX.encode(), kit.LOGIN_PREFIX.encode()))
 
 
 def _dump_everything(client) -> list[tuple[bytes, bytes, int]]:
-    return [(k, client.dump(k), client.pttl(k)) for k in keys(client)]
+    return [(k, client.dump(k), client.pttl(k)) for k in kit.keys(client)]
 
 
 def _get_everything(client) -> list[tuple[bytes, bytes, object]]:
     out: list[tuple[bytes, bytes, object]] = []
-    for key in keys(client):
+    for key in kit.keys(client):
         kind = client.type(key)
         out.append((key, kind, client.get(key) if kind == b"string" else client.hgetall(key)))
     return out
 
 
 @pytest.mark.parametrize("how", ["restore-with-ttl", "restore-forever", "set"])
-@pytest.mark.parametrize("setup", SESSION_SETUPS)
+@pytest.mark.parametrize("setup", kit.SESSION_SETUPS)
 def test_writing_a_dump_back_after_logout_does_not_log_the_old_cookie_in(
     wiki, fast_redis, setup, how
 ):
@@ -115,15 +99,15 @@ def test_writing_a_dump_back_after_logout_does_not_log_the_old_cookie_in(
     or plain SET/HSET): Alice's old cookie is still logged out. Each login's tombstone was
     not in the dump, and a record written back without a TTL is dead by its sealed deadline
     before the tombstone expires. The session's data does not come back either."""
-    app = build_app(wiki, fast_redis, setup)
+    app = kit.build_app(wiki, fast_redis, setup)
     client = app.test_client()
-    assert log_in(client, wiki, "Alice").status_code == 303
+    assert kit.log_in(client, wiki, "Alice").status_code == 303
     assert client.get("/probe/remember").status_code == 200
-    assert is_logged_in(client)
+    assert kit.is_logged_in(client)
     old_cookies = {c.key: c.value for c in client._cookies.values()}
     dumped = _dump_everything(fast_redis)
     plain = _get_everything(fast_redis)
-    assert log_out(client).status_code == 303
+    assert kit.log_out(client).status_code == 303
     if how == "set":
         for key, kind, value in plain:
             fast_redis.delete(key)
@@ -138,7 +122,7 @@ def test_writing_a_dump_back_after_logout_does_not_log_the_old_cookie_in(
     replay = app.test_client()
     for name, value in old_cookies.items():
         replay.set_cookie(name, value)
-    assert not is_logged_in(replay)
+    assert not kit.is_logged_in(replay)
     assert replay.get("/private").status_code == 302
     assert "Logged out" in replay.get("/me").text
     if setup != "cookie-session":  # (a signed cookie carries its own data: nothing to restore)
@@ -152,7 +136,11 @@ def test_a_written_back_record_outlives_no_tombstone(fast_redis):
     tombstone has expired: the record reads as absent after its lifetime, and moving the
     deadline breaks the seal."""
     store = RedisLoginStore(
-        fast_redis, LOGIN_PREFIX, Sealer("s" * 40, "login-record"), 3, KeyNamer("s" * 40, "login")
+        fast_redis,
+        kit.LOGIN_PREFIX,
+        Sealer("s" * 40, "login-record"),
+        3,
+        KeyNamer("s" * 40, "login"),
     )
     ref = "q" * 43
     record = LoginRecord("at", "rt", math.inf, {"sub": "1", "username": "Alice"}, time.time())
@@ -163,7 +151,7 @@ def test_a_written_back_record_outlives_no_tombstone(fast_redis):
     assert store.get(ref) is None
     # Later than the tombstone's lifetime (deleted here, as expiry would): the record is
     # written back with no TTL at all.
-    fast_redis.delete(*[k for k in keys(fast_redis) if b":gone:" in k])
+    fast_redis.delete(*[k for k in kit.keys(fast_redis) if b":gone:" in k])
     fast_redis.restore(key, 0, dumped, replace=True)
     until = int(fast_redis.hget(key, "u"))
     fast_redis.hset(key, "u", until + 3_600_000)  # a neighbour cannot move it: it is sealed
@@ -177,15 +165,17 @@ def test_a_written_back_record_outlives_no_tombstone(fast_redis):
 def test_keys_of_one_login_share_a_hash_slot(wiki, fast_redis):
     """KN-3: the record, its lock and its tombstone are touched together (scripts,
     transactions): one Redis Cluster slot, through the hash tag."""
-    app = build_app(wiki, fast_redis, "sealed-sessions")
+    app = kit.build_app(wiki, fast_redis, "sealed-sessions")
     client = app.test_client()
-    log_in(client, wiki, "Alice")
-    ref = session_ref(client)
+    kit.log_in(client, wiki, "Alice")
+    ref = kit.session_ref(client)
     store = get_state(app).store
     assert store.acquire_lock(ref, 15)
     record = store.record_key(ref)
     store.delete(ref)
-    related = [k for k in keys(fast_redis, LOGIN_PREFIX + "*") if b":lock:" in k or b":gone:" in k]
+    related = [
+        k for k in kit.keys(fast_redis, kit.LOGIN_PREFIX + "*") if b":lock:" in k or b":gone:" in k
+    ]
     assert len(related) == 2
     assert {key_slot(k) for k in related} == {key_slot(record.encode())}
 
@@ -194,15 +184,15 @@ def test_keys_of_one_login_share_a_hash_slot(wiki, fast_redis):
 def test_cookies_from_before_the_change_read_as_logged_out(wiki, fast_redis, setup):
     """KN-4: a session stored under the old name (``<prefix><sid>``) and a login record
     under ``login:<ref>``: the old cookie is anonymous, with a new session, never a 500."""
-    app = build_app(wiki, fast_redis, setup)
+    app = kit.build_app(wiki, fast_redis, setup)
     app.test_client().get("/")  # Session(app) came after Wikimedia(app): hardened at first use
     interface = app.session_interface
     assert isinstance(interface, SafeRedisSessionInterface)
     sid = "o" * 43
     ref = "r" * 43
-    old_key = SESSION_PREFIX + sid
+    old_key = kit.SESSION_PREFIX + sid
     fast_redis.set(old_key, interface.seal(old_key, {"_wikimedia_ref": ref}), ex=600)
-    fast_redis.hset(f"{LOGIN_PREFIX}login:{ref}", mapping={"v": 1, "d": b"x" * 40})
+    fast_redis.hset(f"{kit.LOGIN_PREFIX}login:{ref}", mapping={"v": 1, "d": b"x" * 40})
     client = app.test_client()
     client.set_cookie("session", sid)
     response = client.get("/private")

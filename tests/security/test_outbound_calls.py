@@ -35,17 +35,9 @@ from securitykit import (
     state_of,
 )
 
+from flask_wikimedia import api
 from flask_wikimedia import login as login_module
 from flask_wikimedia import refresh as refresh_module
-from flask_wikimedia.api import (
-    ApiError,
-    ApiSession,
-    AssertUserFailed,
-    InvalidAuthorization,
-    RateLimited,
-    app_session,
-    user_session,
-)
 from flask_wikimedia.apisession import _CredentialAuth
 from flask_wikimedia.devwiki import DevClient
 from flask_wikimedia.errors import ConfigurationError, WikiBadResponse, WikiUnavailable
@@ -161,7 +153,7 @@ def plainly_one_origin(url: str) -> bool:
     return True
 
 
-def _fire(session: ApiSession, urls: list[str]) -> dict[str, str]:
+def _fire(session: api.ApiSession, urls: list[str]) -> dict[str, str]:
     outcomes = {}
     for url in urls:
         try:
@@ -190,7 +182,7 @@ def test_no_bearer_token_reaches_a_capture_server_for_hostile_spellings(app, wik
     urls = hostile_spellings(good, capture.hostport)
     with client:
         client.get("/private")
-        session = user_session()
+        session = api.user_session()
         token = login_module.current_login().record.access_token
         outcomes = _fire(session, urls)
         # Controls: the capture server does see plain requests, and the wiki gets the token.
@@ -211,7 +203,7 @@ def test_app_token_never_reaches_a_capture_server(wiki, fast_redis, capture):
     app = make_app(wiki, fast_redis, WIKIMEDIA_APP_TOKEN=APP_TOKEN, WIKIMEDIA_TIMEOUT=TIMEOUT)
     good = wiki.base_url.split("://", 1)[1].split("/", 1)[0]
     with app.app_context():
-        session = app_session(assert_user=False)
+        session = api.app_session(assert_user=False)
         _fire(session, hostile_spellings(good, capture.hostport))
         session.get(capture.root + "/w/api.php")
     assert capture.requests
@@ -222,7 +214,7 @@ def test_oauth1_signature_never_reaches_a_capture_server(wiki, capture):
     """OAuth 1.0a credentials are judged at the same point as the Bearer token: requests to
     the wiki's origin are signed, hostile spellings are refused or go out unsigned."""
     creds = OAuth1Credentials("consumer-key", "consumer-secret", "access-key", "access-secret")
-    session = ApiSession(
+    session = api.ApiSession(
         wiki.base_url, lambda stale: creds, user_agent=USER_AGENT, timeout=TIMEOUT, max_bytes=1000
     )
     good = wiki.base_url.split("://", 1)[1].split("/", 1)[0]
@@ -251,8 +243,8 @@ def test_send_refuses_a_token_for_another_origin_whoever_attached_it(capture):
     assert capture.requests == []
 
 
-def _standalone_session(wiki_url: str) -> ApiSession:
-    return ApiSession(
+def _standalone_session(wiki_url: str) -> api.ApiSession:
+    return api.ApiSession(
         wiki_url,
         lambda stale: "tok",
         user_agent=USER_AGENT,
@@ -399,10 +391,10 @@ def test_hostile_retry_after_on_api_calls_is_never_a_500(app, wiki, value, fault
 
     @app.get("/probe/api")
     def probe_api() -> tuple[str, int]:
-        session = user_session(max_retries=1, max_retry_after=0.2)
+        session = api.user_session(max_retries=1, max_retry_after=0.2)
         try:
             answer = session.get_json(action="query", meta="userinfo")
-        except RateLimited as exc:  # what a tool does with a rate limit that did not clear
+        except api.RateLimited as exc:  # what a tool does with a rate limit that did not clear
             return exc.code, 429
         return str(answer["query"]["userinfo"]["name"]), 200
 
@@ -480,7 +472,7 @@ def test_client_credentials_token_is_checked_too(wiki, fast_redis, scripted):
     )
     scripted.on("token", edit_upstream_json(lambda t: t.update(access_token="\u0100")))
     with app.app_context(), pytest.raises(WikiBadResponse):
-        app_session(assert_user=False).get_json(action="query")
+        api.app_session(assert_user=False).get_json(action="query")
 
 
 @pytest.mark.parametrize("token", ["Bearer abc", "abc def", "\u0100", "abc\n"], ids=repr)
@@ -572,7 +564,7 @@ def test_the_clock_starts_when_the_request_is_sent_not_before_a_refresh(app, wik
         time.sleep(sum(TIMEOUT) * 0.8)  # a refresh's wiki calls, inside the deadline of each
         return token
 
-    session = ApiSession(
+    session = api.ApiSession(
         wiki.base_url, slow_refresh, user_agent=USER_AGENT, timeout=TIMEOUT, max_bytes=100000
     )
     wiki.inject_fault("api", "hang", delay=TIMEOUT[1] * 0.5)
@@ -606,14 +598,14 @@ def _errors_after_real_failures(app, wiki) -> list[BaseException]:
             else:  # pragma: no cover
                 raise AssertionError("the call was meant to fail")
 
-        session = user_session(max_retries=0)
-        catch(lambda: session.get_json(action="nonsense"))  # ApiError
-        catch(lambda: user_session(assert_user=True).rest("GET", "/v1/page/Does_not_exist_9"))
+        session = api.user_session(max_retries=0)
+        catch(lambda: session.get_json(action="nonsense"))  # api.ApiError
+        catch(lambda: api.user_session(assert_user=True).rest("GET", "/v1/page/Does_not_exist_9"))
         wiki.lag = 10.0
-        catch(lambda: session.get_json(action="query"))  # RateLimited
+        catch(lambda: session.get_json(action="query"))  # api.RateLimited
         wiki.lag = 0.0
         wiki.inject_fault("api", "429")
-        catch(lambda: session.get_json(action="query"))  # RateLimited (HTTP 429)
+        catch(lambda: session.get_json(action="query"))  # api.RateLimited (HTTP 429)
         wiki.inject_fault("api", "500")
         catch(lambda: session.get_json(action="query"))  # WikiUnavailable
         wiki.inject_fault("api", "garbage")
@@ -621,14 +613,14 @@ def _errors_after_real_failures(app, wiki) -> list[BaseException]:
         wiki.inject_fault("api", "hang", delay=5.0)
         catch(lambda: session.get_json(action="query"))  # WikiUnavailable from a read timeout
         wiki.clear_faults()
-        anonymous = ApiSession(
+        anonymous = api.ApiSession(
             session.wiki_url,
             lambda stale: "not.a.real.token",
             user_agent=USER_AGENT,
             timeout=TIMEOUT,
             max_bytes=100000,
         )
-        catch(lambda: anonymous.get_json(action="query"))  # InvalidAuthorization
+        catch(lambda: anonymous.get_json(action="query"))  # api.InvalidAuthorization
     return raised
 
 
@@ -651,7 +643,7 @@ def test_errors_after_a_real_failing_call_hold_no_token(app, wiki):
         token = login_module.current_login().record.access_token
     errors = _errors_after_real_failures(app, wiki)
     kinds = {type(e) for e in errors}
-    assert {ApiError, RateLimited, InvalidAuthorization} <= kinds
+    assert {api.ApiError, api.RateLimited, api.InvalidAuthorization} <= kinds
     assert {WikiUnavailable, WikiBadResponse} <= kinds
     for error in errors:
         for text in (repr(error), str(error), pickle.dumps(error)):
@@ -664,7 +656,7 @@ def test_errors_after_a_real_failing_call_hold_no_token(app, wiki):
                 held = getattr(link, attribute, None)
                 headers = getattr(held, "headers", None) or {}
                 assert "Authorization" not in headers, (type(error), type(link))
-        if isinstance(error, ApiError):
+        if isinstance(error, api.ApiError):
             assert not hasattr(error, "response")
             copy = pickle.loads(pickle.dumps(error))
             assert (type(copy), copy.code, copy.info, copy.status) == (
@@ -676,6 +668,6 @@ def test_errors_after_a_real_failing_call_hold_no_token(app, wiki):
 
 
 def test_assert_user_failed_keeps_no_response_either():
-    error = AssertUserFailed("assertuserfailed", "anonymous", status=200)
+    error = api.AssertUserFailed("assertuserfailed", "anonymous", status=200)
     assert pickle.loads(pickle.dumps(error)).status == 200
     assert "response" not in repr(error)

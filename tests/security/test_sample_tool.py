@@ -58,14 +58,7 @@ def tool_env(monkeypatch, wiki, redis_server, redis_client):
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    wiki.add_client(
-        DevClient(
-            client_id=CLIENT_ID,
-            secret=CLIENT_SECRET,
-            redirect_uri=CALLBACK,
-            grants=["basic", "editpage"],
-        )
-    )
+    wiki.add_client(DevClient(CLIENT_ID, CLIENT_SECRET, CALLBACK, grants=["basic", "editpage"]))
     return monkeypatch
 
 

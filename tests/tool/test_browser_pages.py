@@ -100,6 +100,26 @@ def assert_action(page: Page, lang: str, key: str) -> None:
     assert lib(lang, key) in actions.inner_text(), (key, actions.inner_text())
 
 
+def assert_error_page(page: Page, lang: str, action: str, title: str | None = None) -> None:
+    """An error page in ``lang`` for a logged-in user: its title (when given) in the heading,
+    the account header, and the way out named by the message key ``action``."""
+    assert_page_language(page, lang)
+    if title is not None:
+        assert title in page.inner_text("h1")
+    assert_account_header(page, lang)
+    assert_action(page, lang, action)
+
+
+def open_error_page(
+    page: Page, url: str, status: int, lang: str, action: str, title: str | None = None
+) -> None:
+    """Go to ``url``, which must answer ``status`` with the error page ``assert_error_page``
+    describes."""
+    response = page.goto(url)
+    assert response is not None and response.status == status
+    assert_error_page(page, lang, action, title)
+
+
 @pytest.mark.parametrize("lang", ["en", "de", "he"])
 def test_every_page_in_three_languages_light_dark_desktop_phone(
     browser: Browser,  # noqa: F811
@@ -140,43 +160,30 @@ def test_every_page_in_three_languages_light_dark_desktop_phone(
             shoot_all(page, lang, name)
 
         # 403 for a missing right: who you are, what is missing, log in as someone else.
-        response = page.goto(base + "/admin-tools")
-        assert response is not None and response.status == 403
-        assert_page_language(page, lang)
-        assert_account_header(page, lang)
+        other_account = "wikimedia-action-other-account"
+        open_error_page(page, base + "/admin-tools", 403, lang, other_account)
         assert page.locator("main code", has_text="block").count() == 1
-        assert_action(page, lang, "wikimedia-action-other-account")
         shoot_all(page, lang, "error-403-right")
 
-        response = page.goto(base + "/sysops")
-        assert response is not None and response.status == 403
-        assert_account_header(page, lang)
-        assert_action(page, lang, "wikimedia-action-other-account")
+        open_error_page(page, base + "/sysops", 403, lang, other_account)
+        assert page.locator("main code", has_text="sysop").count() == 1
         shoot_all(page, lang, "error-403-group")
 
         # The tool's own 404, not Werkzeug's.
-        response = page.goto(base + "/no-such-page")
-        assert response is not None and response.status == 404
-        assert tool(lang, "tool-error-404-title") in page.inner_text("h1")
-        assert_account_header(page, lang)
-        assert_action(page, lang, "wikimedia-action-home")
+        title = tool(lang, "tool-error-404-title")
+        open_error_page(page, base + "/no-such-page", 404, lang, "wikimedia-action-home", title)
         shoot_all(page, lang, "error-404")
 
         # A stale or forged login link: 400 where it stands, "try again", still logged in.
-        response = page.goto(base + "/auth/callback?code=x&state=forged")
-        assert response is not None and response.status == 400
-        assert lib(lang, "wikimedia-login-failed-title") in page.inner_text("h1")
-        assert_account_header(page, lang)
-        assert_action(page, lang, "wikimedia-action-try-again")
+        forged = base + "/auth/callback?code=x&state=forged"
+        title = lib(lang, "wikimedia-login-failed-title")
+        open_error_page(page, forged, 400, lang, "wikimedia-action-try-again", title)
         shoot_all(page, lang, "error-400-login-failed")
 
         # The wiki down while logged in: still logged in, "try again" reloads the page.
         devwiki.inject_fault("api", "500", times=5)
-        response = page.goto(base + "/sandbox")
-        assert response is not None and response.status == 503
-        assert lib(lang, "wikimedia-wiki-unavailable-title") in page.inner_text("h1")
-        assert_account_header(page, lang)
-        assert_action(page, lang, "wikimedia-action-try-again")
+        title = lib(lang, "wikimedia-wiki-unavailable-title")
+        open_error_page(page, base + "/sandbox", 503, lang, "wikimedia-action-try-again", title)
         assert page.get_attribute(".actions a >> nth=0", "href") == "/sandbox"
         shoot_all(page, lang, "error-503-wiki")
         devwiki.clear_faults()
@@ -187,9 +194,8 @@ def test_every_page_in_three_languages_light_dark_desktop_phone(
         consent(page, "Alice", allow=False)
         page.wait_for_url(base + "/auth/failed")
         assert urlsplit(page.url).query == ""
-        assert lib(lang, "wikimedia-declined-title") in page.inner_text("h1")
-        assert_account_header(page, lang)
-        assert_action(page, lang, "wikimedia-action-try-again")
+        title = lib(lang, "wikimedia-declined-title")
+        assert_error_page(page, lang, "wikimedia-action-try-again", title)
         shoot_all(page, lang, "error-declined")
 
         # A refused account (hidden on the wiki): same, with "log in as someone else".
@@ -197,9 +203,8 @@ def test_every_page_in_three_languages_light_dark_desktop_phone(
         consent(page, "Hidden")
         page.wait_for_url(base + "/auth/failed")
         assert "code=" not in page.url and "state=" not in page.url
-        assert lib(lang, "wikimedia-refused-title") in page.inner_text("h1")
-        assert_account_header(page, lang)
-        assert_action(page, lang, "wikimedia-action-other-account")
+        title = lib(lang, "wikimedia-refused-title")
+        assert_error_page(page, lang, other_account, title)
         shoot_all(page, lang, "error-refused")
 
         # Log out from the header; the front page again, logged out.
