@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,24 @@ def test_the_extensions_docstring_lists_every_key_it_reads():
     doc = extension.__doc__ or ""
     missing = [key for key in settings.DEFAULTS if f"``{key}``" not in doc]
     assert missing == []
+
+
+def test_a_strictly_typed_user_can_import_every_public_name(tmp_path: Path):
+    """The package ships ``py.typed``: ``mypy --strict`` on a user's module that imports every
+    documented name from its module must pass, so each re-export is explicit (in ``__all__``)."""
+    user = tmp_path / "user_module.py"
+    user.write_text(
+        "".join(
+            f"from {module} import {name} as {name}_{index}\n"
+            for index, (module, names) in enumerate(sorted(PUBLIC.items()))
+            for name in sorted(names)
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(user)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
