@@ -20,6 +20,7 @@ import argparse
 import os
 import platform
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from flask_wikimedia.refresh import REFRESH_MARGIN
 from . import browser
 from .cpuprofile import Profile, profile_routes
 from .monitor import RoundTrips, count_round_trips
+from .processes import RedisProcess, free_port
 from .report import Report, RouteResult, RouteRun, ScalePoint, render
 from .services import (
     CLIENT_ID,
@@ -45,11 +47,9 @@ from .services import (
     ROOT,
     SECRET_KEY,
     Gunicorn,
-    RedisServer,
     ServiceError,
     configure_devwiki,
     cpu_seconds,
-    free_port,
 )
 from .topologies import LocalCluster, TopologyError
 from .wrk import WrkError, run_wrk
@@ -149,7 +149,7 @@ ROUTES = (
 class Bench:
     settings: Settings
     log: Callable[[str], None]
-    redis: RedisServer = field(default_factory=RedisServer)
+    redis: RedisProcess = field(default_factory=lambda: RedisProcess.standalone("fw-bench-redis-"))
     cluster: LocalCluster = field(default_factory=LocalCluster)
     wiki: DevWiki = field(default_factory=DevWiki)
     servers: dict[str, Gunicorn] = field(default_factory=dict)
@@ -159,8 +159,8 @@ class Bench:
 
     def start(self) -> None:
         self.log(f"redis-server on 127.0.0.1:{self.redis.port}")
-        self.redis.start()
         try:
+            self.redis.start()
             self.cluster.start()
         except TopologyError as exc:
             raise ServiceError(str(exc)) from exc
@@ -203,6 +203,7 @@ class Bench:
             server.stop()
         self.wiki.stop()
         self.redis.stop()
+        shutil.rmtree(self.redis.workdir, ignore_errors=True)
         self.cluster.stop()
 
     def cluster_url(self) -> str:
@@ -470,7 +471,7 @@ class Bench:
     def populate(self, users: int) -> int:
         """Fill Redis up to ``users`` logged-in users of the sealed app: copies of the
         benchmark user's session and login record under fresh (random) digests."""
-        client = self.redis.client()
+        client = self.redis.client(socket_timeout=5)  # pipelines of 4,000 RESTOREs
         prefix = "bench:sealed:"
         sessions = [k for k in client.scan_iter(prefix + "{*", count=1000)]
         records = [k for k in client.scan_iter(prefix + "wikimedia:login:{*", count=1000)]

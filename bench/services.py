@@ -1,13 +1,11 @@
-"""The processes a benchmark run needs, all on loopback: a private redis-server, the development
-wiki (in this process) and gunicorn. Each listens on a free port and is stopped by the process id
+"""The processes a benchmark run needs, all on loopback: a private redis-server
+(``processes.RedisProcess``), the development wiki (in this process) and gunicorn. Each listens on a free port and is stopped by the process id
 we started; nothing touches the machine's own Redis on 6379."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,11 +13,12 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import redis
 import requests
 
 from flask_wikimedia.devwiki import DevClient, DevUser, DevWiki
 from flask_wikimedia.devwiki.models import PLAIN_USER_RIGHTS, SYSOP_EXTRA_RIGHTS
+
+from .processes import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ID = "be7c4be7c4be7c4be7c4be7c4be7c400"
@@ -106,12 +105,6 @@ BIG_SYSOP_GROUPS = ["*", "user", "autoconfirmed", "extendedconfirmed", "sysop", 
 BIG_SYSOP_GROUPS += ["interface-admin", "checkuser", "suppress", "abusefilter"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time the processes have used so far (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -127,48 +120,6 @@ def cpu_seconds(pids: list[int]) -> float:
 
 class ServiceError(RuntimeError):
     """A service did not start or did not answer as it should."""
-
-
-class RedisServer:
-    """A private redis-server on a free loopback port, persistence off."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.workdir = tempfile.mkdtemp(prefix="fw-bench-redis-")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise ServiceError("redis-server is not installed (apt-get install redis-server)")
-        args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", self.workdir]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if self.client().ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise ServiceError(f"redis-server did not start on port {self.port}")
-
-    def version(self) -> str:
-        return str(self.client().info("server")["redis_version"])
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def configure_devwiki(wiki: DevWiki) -> None:
@@ -245,11 +196,6 @@ class Gunicorn:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+            stop_process(self.process, grace=15)
             self.process = None
         shutil.rmtree(self.logdir, ignore_errors=True)

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,23 +21,21 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
+from .processes import (
+    RedisProcess,
+    TopologyError,
+    binary,
+    free_port,
+    server_args,
+    wait_until,
+)
+
 #: Short timings so that a test session sees a failover within seconds: a primary that does not
 #: answer for a second is down (production values are tens of seconds; see docs/scaling.md).
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 5000
 CLUSTER_NODE_TIMEOUT_MS = 2000
 SENTINEL_MASTER = "fwmaster"
-STARTUP_SECONDS = 20
-
-
-class TopologyError(RuntimeError):
-    """A Redis process or topology did not come up as it should."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bindable(port: int) -> bool:
@@ -60,103 +56,6 @@ def free_cluster_port() -> int:
         if _bindable(port) and _bindable(port + 10000):
             return port
     raise TopologyError("no free port pair for a cluster node")
-
-
-def _binary(name: str, package: str) -> str:
-    exe = shutil.which(name)
-    if exe is None:
-        raise TopologyError(f"{name} is not installed (apt-get install {package})")
-    return exe
-
-
-def _wait(what: str, check: object, seconds: float = STARTUP_SECONDS) -> None:
-    """Poll ``check()`` (Redis errors count as "not yet") until it is true."""
-    assert callable(check)
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if check():
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise TopologyError(f"{what} did not happen within {seconds} s")
-        time.sleep(0.05)
-
-
-@dataclass
-class RedisProcess:
-    """One redis-server (or redis-sentinel) process on a loopback port."""
-
-    port: int
-    workdir: Path
-    args: list[str]
-    process: subprocess.Popen[bytes] | None = None
-
-    def client(self, **kwargs: object) -> redis.Redis:
-        kwargs.setdefault("socket_timeout", 2)
-        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)  # type: ignore[arg-type]
-
-    def start(self) -> None:
-        log = (self.workdir / f"{self.port}.log").open("ab")
-        with log:
-            self.process = subprocess.Popen(
-                self.args, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
-            )
-        process = self.process
-
-        def answering() -> bool:
-            if process.poll() is not None:
-                raise TopologyError(f"redis on port {self.port} exited")
-            return bool(self.client().ping())
-
-        try:
-            _wait(f"redis on port {self.port} answering", answering)
-        except TopologyError as exc:
-            log_text = (self.workdir / f"{self.port}.log").read_text(errors="replace")
-            raise TopologyError(f"{exc}; its log ends:\n{log_text[-2000:]}") from None
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies at once, as a crashed host would."""
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-            self.process = None
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-
-def _server_args(port: int, workdir: Path, *extra: str) -> list[str]:
-    exe = _binary("redis-server", "redis-server")
-    return [
-        exe,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(workdir),
-        # Full syncs at once (the default waits 5 s for more replicas to join a diskless one).
-        "--repl-diskless-sync-delay",
-        "0",
-        *extra,
-    ]
 
 
 @dataclass
@@ -183,7 +82,7 @@ class LocalCluster:
             port = free_cluster_port()
             node_dir = self.workdir / str(port)
             node_dir.mkdir()
-            args = _server_args(
+            args = server_args(
                 port,
                 node_dir,
                 "--cluster-enabled",
@@ -196,18 +95,18 @@ class LocalCluster:
             node = RedisProcess(port, node_dir, args)
             self.nodes.append(node)
             node.start()
-        create = [_binary("redis-cli", "redis-tools"), "--cluster", "create"]
+        create = [binary("redis-cli", "redis-tools"), "--cluster", "create"]
         create += [f"127.0.0.1:{n.port}" for n in self.nodes]
         create += ["--cluster-replicas", "1", "--cluster-yes"]
         done = subprocess.run(create, capture_output=True, text=True, timeout=60, check=False)
         if done.returncode != 0:
             raise TopologyError(f"redis-cli --cluster create failed:\n{done.stdout}{done.stderr}")
         for node in self.nodes:
-            _wait(
+            wait_until(
                 f"cluster_state:ok on port {node.port}",
                 lambda n=node: n.client().cluster("info")["cluster_state"] == "ok",
             )
-        _wait("every replica in sync", self._replicas_in_sync)
+        wait_until("every replica in sync", self._replicas_in_sync)
 
     def _replicas_in_sync(self) -> bool:
         roles = [n.client().execute_command("ROLE") for n in self.nodes]
@@ -261,11 +160,11 @@ class LocalSentinelGroup:
             node_dir = self.workdir / str(port)
             node_dir.mkdir()
             extra = [] if index == 0 else ["--replicaof", "127.0.0.1", str(primary_port)]
-            node = RedisProcess(port, node_dir, _server_args(port, node_dir, *extra))
+            node = RedisProcess(port, node_dir, server_args(port, node_dir, *extra))
             self.servers.append(node)
             node.start()
-        _wait("replicas connected", lambda: self._connected_replicas() == self.replicas)
-        exe = _binary("redis-sentinel", "redis-sentinel")
+        wait_until("replicas connected", lambda: self._connected_replicas() == self.replicas)
+        exe = binary("redis-sentinel", "redis-sentinel")
         for _ in range(self.sentinels):
             port = free_port()
             node_dir = self.workdir / f"sentinel-{port}"
@@ -282,7 +181,7 @@ class LocalSentinelGroup:
             watcher = RedisProcess(port, node_dir, [exe, str(config)])
             self.watchers.append(watcher)
             watcher.start()
-        _wait("sentinels that know each other and the replicas", self._sentinels_agree)
+        wait_until("sentinels that know each other and the replicas", self._sentinels_agree)
 
     def _connected_replicas(self) -> int:
         """Replicas in sync with the primary (connected and past their first full sync)."""
@@ -322,7 +221,7 @@ class LocalSentinelGroup:
 
     def wait_for_new_primary(self, old_port: int, seconds: float = 30) -> int:
         """Block until the sentinels name another primary and it accepts writes; its port."""
-        _wait(
+        wait_until(
             "a failover",
             lambda: (
                 self.primary_port() != old_port
@@ -338,7 +237,7 @@ class LocalSentinelGroup:
         for server in self.servers:
             if not server.running:
                 server.start()
-        _wait(
+        wait_until(
             "the group healed",
             lambda: self._connected_replicas() == self.replicas and self._sentinels_agree(),
             60,

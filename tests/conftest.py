@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -17,11 +16,9 @@ from apps import make_app
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
-from support import RedisServer, free_port
+from support import RedisProcess, started
 
 from flask_wikimedia.devwiki import DevWiki
-
-__all__ = ["RedisServer", "free_port"]
 
 # Property tests: the normal run (`make test`, the README's command) is derandomised, so every
 # fresh clone runs the same examples and passes or fails the same way; `make fuzz`
@@ -50,16 +47,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer(port=free_port(), workdir=tempfile.mkdtemp(prefix="fw-redis-"))
-    server.start()
+def redis_server() -> Iterator[RedisProcess]:
+    server = started(RedisProcess.standalone())
     yield server
     server.stop()
     shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 @pytest.fixture
-def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+def redis_client(redis_server: RedisProcess) -> Iterator[redis.Redis]:
     """A client on the private server, flushed before each test."""
     if redis_server.process is None:
         redis_server.start()

@@ -1,14 +1,12 @@
 """Test support that is not a fixture, importable from any test module as ``support``: the
-private redis-server, free ports, and the helpers the login, refresh, API and policy tests share
+private redis-server and free ports (from ``bench.processes``, which the benchmark uses too),
+and the helpers the login, refresh, API and policy tests share
 (the one helpers module; users' helpers such as ``login``/``logout`` are in
 ``flask_wikimedia.testing``)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,17 +14,18 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
-import redis
 import requests
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
 from flask.typing import ResponseReturnValue
 
+from bench.processes import RedisProcess as RedisProcess  # re-exported for the tests
+from bench.processes import TopologyError, stop_process
+from bench.processes import free_port as free_port  # re-exported for the tests
 from flask_wikimedia import current_user, login_required
 from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.login import REF_KEY
@@ -38,72 +37,24 @@ from flask_wikimedia.testing import login
 TESTS = Path(__file__).resolve().parent
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on (yet)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class _Startable(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
 
 
-@dataclass
-class RedisServer:
-    """A redis-server this test session started; `stop()`/`start()` simulate outages."""
+Startable = TypeVar("Startable", bound=_Startable)
 
-    port: int
-    workdir: str
-    process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self, **kwargs: object) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)  # type: ignore[arg-type]
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.fail("redis-server is not installed (apt-get install redis-server)")
-        self.process = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if self.client(socket_timeout=0.2).ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        pytest.fail(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-    def pause(self) -> None:
-        """Hang Redis: it keeps accepting connections but never answers (SIGSTOP)."""
-        assert self.process is not None
-        self.process.send_signal(19)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(18)
+def started(process: Startable) -> Startable:
+    """``process`` (a RedisProcess, a LocalCluster, a LocalSentinelGroup) started; when it cannot
+    start, whatever did start is stopped and the test fails with what went wrong (for example
+    which Debian package to install)."""
+    try:
+        process.start()
+    except TopologyError as exc:
+        process.stop()
+        pytest.fail(str(exc))
+    return process
 
 
 LONG_TTL = 14400
@@ -189,12 +140,7 @@ def serving(
             time.sleep(0.1)
         yield base
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, grace=15)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import RedisServer
+from support import RedisProcess
 
 from flask_wikimedia.devwiki import DevWiki
 from flask_wikimedia.testing import dev_environ
@@ -88,7 +88,7 @@ def _id(page: Path) -> str:
 @pytest.fixture
 def snippet_env(
     devwiki: DevWiki,
-    redis_server: RedisServer,
+    redis_server: RedisProcess,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> Iterator[dict[str, str]]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import redis
 from redis.cluster import RedisCluster
+from support import started
 
-from bench.topologies import LocalCluster, LocalSentinelGroup, TopologyError
+from bench.topologies import LocalCluster, LocalSentinelGroup
 
 # The sample tool's test helpers (tests/tool/toolkit.py), for the tool on each topology.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tool"))
@@ -27,28 +27,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tool"))
 TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 
 
-Topology = TypeVar("Topology", LocalCluster, LocalSentinelGroup)
-
-
-def _running(topology: Topology) -> Iterator[Topology]:
-    """Start ``topology`` (a clear failure if it cannot start), yield it, stop it."""
-    try:
-        topology.start()
-    except TopologyError as exc:
-        topology.stop()
-        pytest.fail(str(exc))
-    yield topology
-    topology.stop()
-
-
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[LocalCluster]:
-    yield from _running(LocalCluster())
+    cluster = started(LocalCluster())
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")
 def sentinel_group() -> Iterator[LocalSentinelGroup]:
-    yield from _running(LocalSentinelGroup())
+    group = started(LocalSentinelGroup())
+    yield group
+    group.stop()
 
 
 @pytest.fixture

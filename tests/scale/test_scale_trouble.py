@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 from redis.cluster import RedisCluster
 from scalekit import REPO, app_on
 
-from bench.topologies import LocalCluster, RedisProcess, _server_args, free_port
+from bench.processes import RedisProcess, free_port, server_args
+from bench.topologies import LocalCluster
 from flask_wikimedia.errors import StoreUnavailable
 from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import login
@@ -45,7 +46,7 @@ def stale_replica() -> Iterator[redis.Redis]:
     answered ``MASTERDOWN`` (an error reply, like a cluster's ``CLUSTERDOWN``)."""
     workdir = Path(tempfile.mkdtemp(prefix="fw-stale-replica-"))
     port = free_port()
-    args = _server_args(port, workdir, "--replicaof", "127.0.0.1", str(free_port()))
+    args = server_args(port, workdir, "--replicaof", "127.0.0.1", str(free_port()))
     server = RedisProcess(port, workdir, args)
     server.start()
     client = server.client(socket_timeout=1)
