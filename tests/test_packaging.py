@@ -9,6 +9,7 @@ development wiki's templates and the ``pytest11`` entry point are all in the whe
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -166,3 +167,24 @@ def test_the_versions_and_the_repository_url_agree():
         text = (ROOT / page).read_text()
         assert f"git+{source}.git" in text, f"{page} does not say how to install from {source}"
     assert "## [Unreleased]" in (ROOT / "CHANGES.md").read_text()
+
+
+def test_the_readme_links_work_on_pypi_too():
+    """The README is the package's long description: PyPI shows it away from the repository,
+    where a relative link leads nowhere. Every link is absolute, and every link into this
+    repository names a file that exists (and a heading that exists, for an anchor)."""
+    readme = (ROOT / "README.md").read_text()
+    blob = PROJECT["urls"]["Source"] + "/-/blob/main/"
+    links = re.findall(r"\]\(([^)\s]+)\)", readme)
+    assert links, "the README has no links at all?"
+    relative = [link for link in links if not link.startswith(("https://", "http://", "mailto:"))]
+    assert relative == [], f"relative links break on PyPI: {relative}"
+    into_repo = [link[len(blob) :] for link in links if link.startswith(blob)]
+    assert len(into_repo) >= 10
+    for target in into_repo:
+        path, _, anchor = target.partition("#")
+        assert (ROOT / path).is_file(), f"{blob}{target}: no {path} in the repository"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", (ROOT / path).read_text(), re.M)
+            slugs = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+            assert anchor in slugs, f"{blob}{target}: no heading #{anchor} in {path}"
