@@ -225,7 +225,7 @@ def _update(
         user = _user_from_profile(st, ref, profile)
         refusal = st.check_policies(user)
         if refusal is not None:
-            log.info("login ended by a login policy: %s", refusal)
+            log.info("login ended by a login policy: %s", refusal.message or refusal.text)
             _end(st, ref, "policy")
         profile_fields = user.to_profile()
         profile_at = time.time()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "EXTENSION_KEY",
     "AppTokenCache",
     "LoginCheck",
+    "Refusal",
     "WikimediaState",
     "current_state",
     "get_state",
@@ -40,6 +42,23 @@ EXTENSION_KEY = "wikimedia"
 
 #: A custom login policy: a message to refuse the user, None to allow.
 LoginCheck = Callable[["WikimediaUser"], "str | None"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a login policy refused an account: a message of the extension's catalog and its
+    parameters (the built-in policies, shown in the user's language), or the text an app's own
+    login check returned (shown as it is)."""
+
+    message: str | None = None
+    params: tuple[str, ...] = ()
+    text: str | None = None
+
+
+def _names_refusal(kind: str, names: AbstractSet[str]) -> Refusal:
+    """``wikimedia-refused-<kind>`` for one missing name, ``...-<kind>s`` for several."""
+    plural = "s" if len(names) > 1 else ""
+    return Refusal(f"wikimedia-refused-{kind}{plural}", (", ".join(sorted(names)),))
 
 
 class AppTokenCache:
@@ -112,23 +131,23 @@ class WikimediaState:
         """Where a login or logout without a ``next`` lands: the app's root."""
         return request.script_root + "/" if request.script_root else "/"
 
-    def check_policies(self, user: WikimediaUser) -> str | None:
-        """A message if a login policy refuses ``user``, else None."""
+    def check_policies(self, user: WikimediaUser) -> Refusal | None:
+        """Why a login policy refuses ``user``, or None if every policy lets them in."""
         if self.deny_blocked and user.blocked:
-            return "Blocked accounts cannot log in to this tool."
+            return Refusal("wikimedia-refused-blocked")
         if self.require_confirmed_email and not user.confirmed_email:
-            return "This tool needs an account with a confirmed email address."
+            return Refusal("wikimedia-refused-email")
         missing_rights = self.required_rights - user.rights
         if missing_rights:
-            return "This tool needs the right(s): " + ", ".join(sorted(missing_rights)) + "."
+            return _names_refusal("right", missing_rights)
         missing_groups = self.required_groups - user.groups
         if missing_groups:
-            return "This tool is only for members of: " + ", ".join(sorted(missing_groups)) + "."
+            return _names_refusal("group", missing_groups)
         check: LoginCheck
         for check in self.ext.login_checks:
-            message = check(user)
-            if message:
-                return message
+            text = check(user)
+            if text:
+                return Refusal(text=text)
         return None
 
 

@@ -326,7 +326,8 @@ def callback() -> Response:
         )
     refusal = st.check_policies(user)
     if refusal is not None:
-        return _fail(LoginRefused(refusal), "policy", others)
+        refused = LoginRefused(refusal.text, message=refusal.message, params=refusal.params)
+        return _fail(refused, "policy", others)
     start_login(user, tokens, oauth_version=kind, access_secret=access_secret)
     signals.logged_in.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
     # 303 to a clean URL: the code and state leave the address bar and never reach a Referer.

@@ -59,14 +59,14 @@ def test_confirmed_email_can_be_required(devwiki, redis_client):
 
 def test_rights_can_be_required_at_login(devwiki, redis_client):
     app = make_app(devwiki, redis_client, WIKIMEDIA_REQUIRED_RIGHTS=["autoconfirmed", "edit"])
-    assert_refused(app, devwiki, redis_client, "Newbie", "needs the right(s): autoconfirmed.")
+    assert_refused(app, devwiki, redis_client, "Newbie", "needs the autoconfirmed right")
     assert_allowed(app, devwiki, "Alice")
 
 
 @pytest.mark.parametrize("groups", [["sysop"], "sysop", "sysop, user"])
 def test_groups_can_be_required_at_login(devwiki, redis_client, groups):
     app = make_app(devwiki, redis_client, WIKIMEDIA_REQUIRED_GROUPS=groups)
-    assert_refused(app, devwiki, redis_client, "Alice", "only for members of: sysop.")
+    assert_refused(app, devwiki, redis_client, "Alice", "members of the sysop group")
     assert_allowed(app, devwiki, "Sysop")
 
 
@@ -127,3 +127,61 @@ def test_refused_login_leaves_other_browsers_logins_alone(devwiki, redis_client)
     assert login(other, devwiki, "Blocked").status_code == 403
     assert login_records(redis_client) == records
     assert first.get("/private").text == "private page of Alice"
+
+
+def test_several_missing_rights_are_named_in_one_sentence(devwiki, redis_client):
+    app = make_app(devwiki, redis_client, WIKIMEDIA_REQUIRED_RIGHTS=["block", "delete", "edit"])
+    assert_refused(
+        app,
+        devwiki,
+        redis_client,
+        "Alice",
+        "This tool needs these rights, which your account does not have: block, delete.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "username", "german", "english"),
+    [
+        (
+            {"WIKIMEDIA_DENY_BLOCKED": True},
+            "Blocked",
+            "Gesperrte Benutzerkonten können sich bei diesem Werkzeug nicht anmelden.",
+            "Blocked accounts cannot log in to this tool.",
+        ),
+        (
+            {"WIKIMEDIA_REQUIRE_CONFIRMED_EMAIL": True},
+            "NoEmail",
+            "Dieses Werkzeug erfordert ein Benutzerkonto mit bestätigter E-Mail-Adresse.",
+            "This tool needs an account with a confirmed email address.",
+        ),
+        (
+            {"WIKIMEDIA_REQUIRED_RIGHTS": ["block"]},
+            "Alice",
+            "Dieses Werkzeug erfordert das Recht block, das dein Benutzerkonto nicht hat.",
+            "This tool needs the block right, which your account does not have.",
+        ),
+        (
+            {"WIKIMEDIA_REQUIRED_GROUPS": ["sysop", "steward"]},
+            "Alice",
+            "Dieses Werkzeug ist nur für Mitglieder dieser Gruppen, zu denen dein "
+            "Benutzerkonto nicht gehört: steward, sysop.",
+            "This tool is only for members of these groups, which your account is not in: "
+            "steward, sysop.",
+        ),
+    ],
+)
+def test_a_policy_refusal_speaks_the_users_language(
+    devwiki, redis_client, config, username, german, english
+):
+    """The page is in the browser's language; the signal (and so logs) and JSON stay English."""
+    app = make_app(devwiki, redis_client, **config)
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
+    failures = []
+    with signals.login_failed.connected_to(lambda sender, **kw: failures.append(kw)):
+        response = login(client, devwiki, username)
+    assert response.status_code == 403
+    assert "Anmeldung abgewiesen" in response.text
+    assert german in response.text
+    assert failures == [{"reason": "policy", "description": english}]
