@@ -28,9 +28,13 @@ USER_AGENT = "FlaskWikimediaConformance/1.0 (https://example.org/tests; tests@ex
 TIMEOUT = 30.0
 
 
+#: The OAuth 1.0a consumer's registered callback: a prefix ("callback is prefix") of CALLBACK.
+OAUTH1_CALLBACK_PREFIX = "http://localhost/"
+
+
 @dataclass(frozen=True)
 class Client:
-    """An OAuth 2.0 client registered on a server."""
+    """An OAuth client registered on a server (for OAuth 1.0a: the consumer key and secret)."""
 
     client_id: str
     secret: str
@@ -45,6 +49,7 @@ class Server:
     base_url: str
     confidential: Client
     public: Client
+    oauth1: Client
 
     @property
     def token_url(self) -> str:
@@ -87,10 +92,16 @@ class Server:
         """Undo what a scenario changed (the real wiki lives for the whole session)."""
 
     def make_app(
-        self, redis_client: redis.Redis, *, confidential: bool = True, **config: Any
+        self,
+        redis_client: redis.Redis,
+        *,
+        confidential: bool = True,
+        oauth1: bool = False,
+        **config: Any,
     ) -> Flask:
-        """A Flask app using the extension against this server, as a tool author would."""
-        client = self.confidential if confidential else self.public
+        """A Flask app using the extension against this server, as a tool author would: with
+        the confidential or the public OAuth 2.0 client, or (``oauth1``) the 1.0a consumer."""
+        client = self.oauth1 if oauth1 else self.confidential if confidential else self.public
         app = Flask(__name__)
         app.config.update(
             TESTING=True,
@@ -107,6 +118,12 @@ class Server:
             SESSION_KEY_PREFIX="conformance:session:",
             WIKIMEDIA_KEY_PREFIX="conformance:wikimedia:",
         )
+        if oauth1:
+            app.config.update(
+                WIKIMEDIA_OAUTH_VERSION="1.0a",
+                WIKIMEDIA_CLIENT_SECRET=client.secret,
+                WIKIMEDIA_OAUTH1_CALLBACK_IS_PREFIX=True,
+            )
         app.config.update(config)
         Session(app)
         Wikimedia(app)
@@ -164,6 +181,18 @@ class DevServer(Server):
                     confidential=client.confidential,
                 )
             )
+        self.oauth1 = Client("1a" * 16, "0a" * 20, "Conformance OAuth1", True)
+        self.wiki.add_client(
+            DevClient(
+                client_id=self.oauth1.client_id,
+                secret=self.oauth1.secret,
+                redirect_uri=OAUTH1_CALLBACK_PREFIX,
+                grants=GRANTS,
+                name=self.oauth1.name,
+                oauth_version="1.0a",
+                callback_is_prefix=True,
+            )
+        )
         self.base_url = self.wiki.start()
 
     def approve(self, authorize_url: str, username: str, allow: bool = True) -> str:
@@ -225,6 +254,12 @@ class RealServer(Server):
             consumers["public"]["client_secret"],
             "Conformance public",
             False,
+        )
+        self.oauth1 = Client(
+            consumers["oauth1"]["key"],
+            consumers["oauth1"]["secret"],
+            consumers["oauth1"]["name"],
+            True,
         )
         self._blocked: set[str] = set()
         self._ttl_changed = False
