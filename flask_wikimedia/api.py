@@ -49,7 +49,7 @@ from .apisession import (
     RateLimited,
     TokenProvider,
 )
-from .errors import LoginRequired
+from .errors import ConfigurationError, LoginRequired
 from .failures import WikiHTTPError, http_error
 from .login import current_login, usable_login
 from .oauth import WikiRefused
@@ -194,7 +194,9 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
     Uses ``WIKIMEDIA_APP_TOKEN`` (an owner-only consumer's access token, or a personal API
     token: protocol §8) if set, else the client-credentials grant of the configured consumer
     (an owner-only consumer's token acts as its owner; another confidential consumer's is
-    anonymous, so pass ``assert_user=False`` to use one). Needs an app context.
+    anonymous, so pass ``assert_user=False`` to use one). Needs an app context. With an OAuth
+    1.0a consumer (``WIKIMEDIA_OAUTH_VERSION = "1.0a"``) there is no client-credentials grant:
+    without ``WIKIMEDIA_APP_TOKEN`` this raises :class:`~flask_wikimedia.errors.ConfigurationError`.
     """
     state = current_state()
     if state.wiki_url is None and not has_request_context():
@@ -203,6 +205,14 @@ def app_session(wiki: str | None = None, **options: Any) -> ApiSession:
             "context (its URL comes from the request); set WIKIMEDIA_WIKI_URL for jobs."
         )
     configured = state.app_token
+    if configured is None and state.oauth_version == oauth1_login.VERSION:
+        # Checked before any call: the client-credentials grant is OAuth 2.0's, and the 1.0a
+        # consumer's key would only earn an "invalid_client" from the token endpoint.
+        raise ConfigurationError(
+            'app_session() with WIKIMEDIA_OAUTH_VERSION = "1.0a" needs WIKIMEDIA_APP_TOKEN: an '
+            "OAuth 1.0a consumer has no client-credentials grant. Register an OAuth 2.0 "
+            "owner-only consumer (or create a personal API token) and set its access token."
+        )
     cache = state.app_token_cache
     wiki_base = state.wiki_base()
     oauth = state.oauth

@@ -14,8 +14,9 @@ from oauth1_apps import KEY, SECRET, make_app1, with_api_views
 from support import parallel_gets, session_ref
 
 from flask_wikimedia import signals
-from flask_wikimedia.api import user_session
-from flask_wikimedia.devwiki import DevWiki
+from flask_wikimedia.api import app_session, user_session
+from flask_wikimedia.devwiki import DevClient, DevWiki
+from flask_wikimedia.errors import ConfigurationError
 from flask_wikimedia.testing import login
 
 MAX_AGE = 0.8
@@ -194,3 +195,26 @@ def test_both_versions_side_by_side_in_one_app(devwiki, redis_client):
         response = browser.post("/api-edit", data={"title": "Sandbox", "text": name})
         assert response.status_code == 200
         assert devwiki.edits[-1]["user"] == name
+
+
+def test_app_session_without_an_app_token_says_what_to_set(app, devwiki):
+    """A 1.0a consumer has no client-credentials grant: a clear configuration error, before
+    anything is sent (not the token endpoint's "invalid_client")."""
+    with app.app_context(), pytest.raises(ConfigurationError, match="WIKIMEDIA_APP_TOKEN"):
+        app_session()
+    assert devwiki.calls["token"] == 0
+
+
+def test_app_session_with_an_app_token_acts_as_its_owner(devwiki, redis_client):
+    devwiki.add_client(
+        DevClient("0e" * 16, secret="0f" * 20, owner_only=True, owner="Sysop", grants=["editpage"])
+    )
+    token = devwiki.owner_only_token("0e" * 16)
+    app = make_app1(devwiki, redis_client, WIKIMEDIA_APP_TOKEN=token)
+    with app.app_context():
+        wiki = app_session()
+        assert (
+            wiki.get_json(action="query", meta="userinfo")["query"]["userinfo"]["name"] == "Sysop"
+        )
+        wiki.edit("Sandbox", appendtext="\nfrom a 1.0a tool's job", summary="Job")
+    assert devwiki.edits[-1]["user"] == "Sysop"
