@@ -73,6 +73,7 @@ from flask_session.redis import RedisSession, RedisSessionInterface
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
 from werkzeug.wrappers import Response
 
 from .crypto import KeyNamer, Sealer
@@ -157,6 +158,64 @@ _bounded: weakref.WeakKeyDictionary[redis.Redis, redis.Redis] = weakref.WeakKeyD
 _bounded_lock = threading.Lock()
 
 
+def _fail_fast(connection_kwargs: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """``connection_kwargs`` with connect and read timeouts of at most ``timeout`` and no
+    retries (redis-py's default retries with backoff: 14 s for a 1 s timeout)."""
+    kwargs = dict(connection_kwargs)
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        given = kwargs.get(name)
+        kwargs[name] = timeout if given is None else min(float(given), timeout)
+    kwargs["retry"] = Retry(NoBackoff(), 0)
+    kwargs.pop("retry_on_error", None)
+    kwargs["retry_on_timeout"] = False
+    kwargs.setdefault("health_check_interval", 30)
+    return kwargs
+
+
+def _bounded_sentinel(
+    client: redis.Redis, pool: SentinelConnectionPool, timeout: float
+) -> redis.Redis:
+    """A copy of a ``Sentinel.master_for`` client with the bounds of :func:`bounded_client`.
+
+    Both kinds of call are bounded: asking a sentinel where the primary is (each sentinel
+    answers within ``timeout`` or is skipped) and talking to the primary. The copy has its own
+    ``Sentinel`` on the same sentinels, for the same service, so it follows a failover as the
+    original does.
+    """
+    with _bounded_lock:
+        known = _bounded.get(client)
+        if known is not None:
+            return known
+        manager = pool.sentinel_manager
+        addresses = [
+            (
+                s.connection_pool.connection_kwargs["host"],
+                s.connection_pool.connection_kwargs["port"],
+            )
+            for s in manager.sentinels
+        ]
+        # The sentinels' clients are plain Redis clients: ``retry`` says it all for them
+        # (``retry_on_timeout`` is deprecated there).
+        sentinel_kwargs = _fail_fast(manager.sentinel_kwargs, timeout)
+        sentinel_kwargs.pop("retry_on_timeout")
+        # The pool adds a reference to its own proxy; the copy's pool makes its own.
+        kwargs = {k: v for k, v in pool.connection_kwargs.items() if k != "connection_pool"}
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            addresses,
+            min_other_sentinels=manager.min_other_sentinels,
+            sentinel_kwargs=sentinel_kwargs,
+        )
+        bounded: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            pool.service_name,
+            connection_class=pool.connection_class,
+            max_connections=pool.max_connections,
+            check_connection=pool.check_connection,
+            **_fail_fast(kwargs, timeout),
+        )
+        _bounded[client] = bounded
+        return bounded
+
+
 _bounded_clusters: weakref.WeakKeyDictionary[RedisCluster, RedisCluster] = (
     weakref.WeakKeyDictionary()
 )
@@ -207,13 +266,16 @@ def bounded_client(client: RedisClient, *, timeout: float = MAX_REDIS_TIMEOUT) -
     with none would wait forever on a hung Redis), and it never retries: redis-py's default
     policy retries with backoff, 14 s for a 1 s timeout. The caller's client is left untouched;
     the copy has its own connection pool, shared by every caller that bounds the same client.
-    Clients on pools we cannot copy faithfully (Sentinel, custom pools) are returned as they
-    are, with a warning: configure their timeouts and retries yourself. A Redis Cluster client
-    is copied with the same bounds (see :func:`_bounded_cluster`).
+    A Redis Cluster client is copied with the same bounds (see :func:`_bounded_cluster`), and so
+    is a Sentinel-managed primary's client, sentinels included (see :func:`_bounded_sentinel`).
+    Clients on pools we cannot copy faithfully (a Sentinel replica pool, custom pools) are
+    returned as they are, with a warning: configure their timeouts and retries yourself.
     """
     if isinstance(client, RedisCluster):
         return _bounded_cluster(client, timeout)
     pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool) and pool.is_master:
+        return _bounded_sentinel(client, pool, timeout)
     if type(pool) not in (redis.ConnectionPool, redis.BlockingConnectionPool):
         log.warning(
             "cannot bound the timeouts of a Redis client on a %s: give it socket_timeout, "
@@ -225,14 +287,7 @@ def bounded_client(client: RedisClient, *, timeout: float = MAX_REDIS_TIMEOUT) -
         known = _bounded.get(client)
         if known is not None:
             return known
-        kwargs = dict(pool.connection_kwargs)
-        for name in ("socket_timeout", "socket_connect_timeout"):
-            given = kwargs.get(name)
-            kwargs[name] = timeout if given is None else min(float(given), timeout)
-        kwargs["retry"] = Retry(NoBackoff(), 0)
-        kwargs.pop("retry_on_error", None)
-        kwargs["retry_on_timeout"] = False
-        kwargs.setdefault("health_check_interval", 30)
+        kwargs = _fail_fast(pool.connection_kwargs, timeout)
         extra: dict[str, Any] = {}
         if isinstance(pool, redis.BlockingConnectionPool):
             # Waiting for a free connection counts against the same bound.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import redis
 from apps import make_app
+from redis.sentinel import SentinelConnectionPool
 from securitykit import (
     assert_clean_page,
     build_app,
@@ -108,10 +109,9 @@ def test_the_callers_client_is_left_as_it_was(wiki, redis_server, redis_client):
     client.close()
 
 
-def test_a_blocking_pool_waits_no_longer_than_the_bound_and_sentinel_is_left_alone(caplog):
+def test_a_blocking_pool_waits_no_longer_than_the_bound(caplog):
     """Waiting for a free connection of a ``BlockingConnectionPool`` counts against the bound
-    too (its default is 20 s); a Sentinel client cannot be copied faithfully: used as it is,
-    with a warning that says what to set."""
+    too (its default is 20 s)."""
     blocking = redis.Redis(
         connection_pool=redis.BlockingConnectionPool(host="127.0.0.1", port=9, timeout=20)
     )
@@ -119,6 +119,43 @@ def test_a_blocking_pool_waits_no_longer_than_the_bound_and_sentinel_is_left_alo
     assert isinstance(copy.connection_pool, redis.BlockingConnectionPool)
     assert copy.connection_pool.timeout <= 1.0
     assert bounded_client(blocking) is copy  # one copy (one pool) per client
-    sentinel = redis.Sentinel([("127.0.0.1", 9)]).master_for("tool")
-    assert bounded_client(sentinel) is sentinel
+
+
+def test_a_sentinel_client_is_bounded_sentinels_included():
+    """A ``Sentinel.master_for`` client made with redis-py's defaults (no timeouts, retries):
+    the copy asks the same sentinels for the same primary, each call bounded to 1 s without
+    retries; the caller's client is untouched. (Real failovers: tests/scale.)"""
+    sentinels = [("127.0.0.1", 9), ("127.0.0.2", 9)]
+    original = redis.Sentinel(sentinels, min_other_sentinels=1, password="pw").master_for(
+        "tool", db=3
+    )
+    before = dict(original.connection_pool.connection_kwargs)
+    copy = bounded_client(original)
+    assert copy is not original
+    assert original.connection_pool.connection_kwargs == before
+    pool = copy.connection_pool
+    assert isinstance(pool, SentinelConnectionPool) and pool.is_master
+    assert pool.service_name == "tool"
+    kwargs = pool.connection_kwargs
+    assert (kwargs["db"], kwargs["password"]) == (3, "pw")
+    assert kwargs["socket_timeout"] <= 1.0 and kwargs["socket_connect_timeout"] <= 1.0
+    assert kwargs["retry"].get_retries() == 0
+    manager = pool.sentinel_manager
+    assert manager.min_other_sentinels == 1
+    asked = [
+        (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+        for s in manager.sentinels
+    ]
+    assert asked == sentinels
+    for sentinel in manager.sentinels:
+        own = sentinel.connection_pool.connection_kwargs
+        assert own["socket_timeout"] <= 1.0 and own["socket_connect_timeout"] <= 1.0
+    assert bounded_client(original) is copy  # one copy (one pool) per client
+
+
+def test_a_sentinel_replica_client_is_left_alone_with_a_warning(caplog):
+    """A replica pool (``slave_for``) is not something the extension writes through: used as
+    it is, with a warning that says what to set."""
+    replica = redis.Sentinel([("127.0.0.1", 9)]).slave_for("tool")
+    assert bounded_client(replica) is replica
     assert any("socket_timeout" in r.getMessage() for r in caplog.records)
