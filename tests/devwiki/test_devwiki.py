@@ -469,7 +469,10 @@ def test_redirect_uri_rules_at_authorize(wiki: DevWiki) -> None:
             allow_redirects=False,
             timeout=10,
         )
-        assert response.status_code in (200, 401) and BANNER in response.text
+        # A redirect URI that does not match: an error page, never a redirect (401 on
+        # Wikimedia's flavour, 200 on 1.39's, like its other authorize errors).
+        assert response.status_code == (401 if wiki.flavor == "wikimedia" else 200)
+        assert BANNER in response.text
 
 
 # ------------------------------------------------------------------------------ authorize errors
@@ -500,7 +503,7 @@ def test_authorize_error_pages(
     assert response.headers["Content-Type"].startswith("text/html")
     assert BANNER in response.text and "Application Connection Error" in response.text
     if hint is not None:
-        assert hint.replace("`", "&#96;") in response.text or hint in response.text
+        assert hint in response.text
 
 
 def test_unknown_scope_redirects_with_invalid_scope(wiki: DevWiki) -> None:

@@ -144,7 +144,7 @@ def test_logout_ends_the_login(client, devwiki):
     login(client, devwiki, "Alice")
     page = client.get("/")
     response = client.post("/auth/logout", data={"csrf_token": csrf_token_of(page.text)})
-    assert response.status_code in (302, 303)
+    assert response.status_code == 303
     assert "Log in with Wikimedia" in client.get("/").text
 
 
@@ -214,5 +214,5 @@ def test_wiki_down_during_api_call_is_a_503(client, devwiki):
         response = client.get("/sandbox")
     finally:
         devwiki.start()
-    assert response.status_code in (502, 503)
+    assert response.status_code == 503  # unreachable, not a bad answer
     assert '<link rel="stylesheet" href="/static/style.css">' in response.text
