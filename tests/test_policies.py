@@ -20,16 +20,28 @@ def login_records(redis_client: redis.Redis) -> list[bytes]:
     return redis_client.keys("tests:wikimedia:login:*")
 
 
-def assert_refused(app, devwiki, redis_client, username: str, message: str) -> None:
+def assert_refused(
+    app,
+    devwiki,
+    redis_client,
+    username: str,
+    message: str,
+    *,
+    language: str = "en",
+    english: str | None = None,
+) -> None:
+    """``username``'s login is refused with a 403 page in ``language`` that says ``message``;
+    the ``login_failed`` signal carries the English text (``english``, or ``message``)."""
     client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
     failures = []
     with signals.login_failed.connected_to(lambda sender, **kw: failures.append(kw)):
         response = login(client, devwiki, username)
     assert response.status_code == 403
-    assert "Login refused" in response.text
+    assert ("Anmeldung abgewiesen" if language == "de" else "Login refused") in response.text
     assert message in response.text
     assert failures == [{"reason": "policy", "description": failures[0]["description"]}]
-    assert html.unescape(message) in failures[0]["description"]
+    assert html.unescape(english or message) in failures[0]["description"]
     assert login_records(redis_client) == []
     assert session_ref(client) is None
     assert client.get("/private").status_code == 302
@@ -176,12 +188,4 @@ def test_a_policy_refusal_speaks_the_users_language(
 ):
     """The page is in the browser's language; the signal (and so logs) and JSON stay English."""
     app = make_app(devwiki, redis_client, **config)
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
-    failures = []
-    with signals.login_failed.connected_to(lambda sender, **kw: failures.append(kw)):
-        response = login(client, devwiki, username)
-    assert response.status_code == 403
-    assert "Anmeldung abgewiesen" in response.text
-    assert german in response.text
-    assert failures == [{"reason": "policy", "description": english}]
+    assert_refused(app, devwiki, redis_client, username, german, language="de", english=english)

@@ -378,7 +378,7 @@ def _identify(wiki: DevWiki) -> Response:
         return json_response({"error": "mwoauth-oauth-exception", "message": str(problem)})
     with wiki.lock:
         client = wiki.clients[access.client_id]
-        profile = user_profile(wiki, access)
+        profile = user_profile(wiki, access, all_rights=True)
         now = int(wiki.now())
     assert client.secret is not None
     claims: dict[str, Any] = {

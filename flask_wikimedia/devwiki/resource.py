@@ -119,7 +119,12 @@ def _bad_resource_type(wiki: DevWiki, rtype: str) -> dict[str, object]:
     }
 
 
-def user_profile(wiki: DevWiki, access: AccessToken) -> dict[str, object]:
+def user_profile(
+    wiki: DevWiki, access: AccessToken, *, all_rights: bool = False
+) -> dict[str, object]:
+    """The profile of ``access``'s user. ``rights``: all of the user's rights on the wikimedia
+    flavour and in OAuth 1.0a's identify (``all_rights``); 1.39's REST profile limits them to
+    what the token's grants confer (both as a real 1.39 answers)."""
     user = wiki.users.get(access.user) if access.user is not None else None
     scopes = list(access.scopes)
     if user is not None and user.hidden:
@@ -150,7 +155,8 @@ def user_profile(wiki: DevWiki, access: AccessToken) -> dict[str, object]:
     )
     if wiki.flavor == "wikimedia":
         profile["email_verified"] = user.confirmed_email
-    rights = list(user.rights) if wiki.flavor == "wikimedia" else wiki.user_rights(user, scopes)
+    grant_limited = wiki.flavor != "wikimedia" and not all_rights
+    rights = wiki.user_rights(user, scopes) if grant_limited else list(user.rights)
     profile.update(
         blocked=user.blocked,
         registered=user.registered,

@@ -1,6 +1,10 @@
 """The same protocol scenarios against the development wiki (1.39 flavour) and a real MediaWiki
 1.39 with Extension:OAuth: a divergence between the fake and the real thing is a failing test.
 
+The scenarios that take ``consumer`` run for a tool with the confidential OAuth 2.0 client and
+for one with an OAuth 1.0a consumer; what only one version has is here (OAuth 2.0) or in
+test_conformance_oauth1.py.
+
 Every scenario goes through the flask_wikimedia extension in a Flask app (as tool authors use
 it) or, for the wire-level shapes, straight to the server with ``requests``. Both servers must
 give the same user-visible outcome; where the dev wiki models a quirk in one flavour only, the
@@ -20,35 +24,16 @@ import pytest
 import redis
 import requests
 from flask import Flask
-from flask.testing import FlaskClient
 from realwiki import ErrorPage
+from scenario import log_in, session_record
 from servers import CALLBACK, Server
 
 from flask_wikimedia.api import user_session
-from flask_wikimedia.login import REF_KEY
-from flask_wikimedia.state import get_state
 from flask_wikimedia.testing import finish_login, start_login
 
 TIMEOUT = 30.0
 #: The extension refreshes a token that has less than a minute left: 30 s is "due at once".
 DUE_FOR_REFRESH = 30
-
-
-def session_record(client: FlaskClient) -> Any:
-    """The decrypted login record of ``client``'s session (None: logged out)."""
-    with client.session_transaction() as sess:
-        ref = sess.get(REF_KEY)
-    stored = get_state(client.application).store.get(ref) if ref else None
-    return stored.record if stored else None
-
-
-def log_in(server: Server, app: Flask, username: str) -> FlaskClient:
-    client = app.test_client()
-    authorize = start_login(client, "/private")
-    response = finish_login(client, server.approve(authorize, username))
-    assert response.status_code == 303, response.text
-    assert response.headers["Location"] == "/private"
-    return client
 
 
 def bearer_get(server: Server, path: str, token: str, **params: str) -> requests.Response:
@@ -84,11 +69,21 @@ def app(server: Server, redis_client: redis.Redis) -> Flask:
     return server.make_app(redis_client)
 
 
+@pytest.fixture(params=["oauth2", "oauth1"])
+def consumer(request: pytest.FixtureRequest) -> str:
+    """The tool's consumer: the confidential OAuth 2.0 client, or the OAuth 1.0a consumer."""
+    return str(request.param)
+
+
+def tool(server: Server, redis_client: redis.Redis, consumer: str, **config: Any) -> Flask:
+    return server.make_app(redis_client, oauth1=consumer == "oauth1", **config)
+
+
 # ---------------------------------------------------------------------------- login
 
 
-def test_confidential_client_logs_in_and_profile_is_mapped(server, app):
-    client = log_in(server, app, "Alice")
+def test_login_maps_the_profile(server, redis_client, consumer):
+    client = log_in(server, tool(server, redis_client, consumer), "Alice")
     assert client.get("/private").text == "private page of Alice"
     me = client.get("/me").json
     assert me["username"] == "Alice"
@@ -121,15 +116,15 @@ def test_sysop_rights_are_limited_to_the_grants(server, app):
     assert client.get("/block").status_code == 403
 
 
-def test_blocked_user_is_blocked_and_still_lists_edit(server, app):
-    client = log_in(server, app, "Blocked")
+def test_blocked_user_is_blocked_and_still_lists_edit(server, redis_client, consumer):
+    client = log_in(server, tool(server, redis_client, consumer), "Blocked")
     me = client.get("/me").json
     assert me["blocked"] is True
     assert "edit" in me["rights"]
 
 
-def test_user_without_email_has_no_confirmed_email(server, app):
-    client = log_in(server, app, "NoEmail")
+def test_user_without_email_has_no_confirmed_email(server, redis_client, consumer):
+    client = log_in(server, tool(server, redis_client, consumer), "NoEmail")
     assert client.get("/me").json["confirmed_email"] is False
 
 
@@ -225,13 +220,13 @@ def test_revoked_app_ends_the_login(server, redis_client):
     assert "/auth/login" in response.headers["Location"]
 
 
-def test_block_after_login_shows_on_the_next_profile_read(server, redis_client):
-    app = server.make_app(redis_client, WIKIMEDIA_PROFILE_MAX_AGE=0)
+def test_block_after_login_shows_on_the_next_profile_read(server, redis_client, consumer):
+    app = tool(server, redis_client, consumer, WIKIMEDIA_PROFILE_MAX_AGE=0)
     client = log_in(server, app, "Bob")
     assert client.get("/me").json["blocked"] is False
     server.block("Bob")
     me = client.get("/me").json
-    # The tokens keep working; the profile says blocked and still lists edit.
+    # The tokens keep working; the profile (1.0a: identify) says blocked and still lists edit.
     assert me["blocked"] is True
     assert "edit" in me["rights"]
 
@@ -239,10 +234,10 @@ def test_block_after_login_shows_on_the_next_profile_read(server, redis_client):
 # ---------------------------------------------------------------------------- api.php
 
 
-def test_edit_through_the_api_session_lands_as_the_user(server, app):
-    client = log_in(server, app, "Alice")
+def test_edit_through_the_api_session_lands_as_the_user(server, redis_client, consumer):
+    client = log_in(server, tool(server, redis_client, consumer), "Alice")
     before = server.editcount("Alice")
-    marker = f"conformance edit {secrets.token_hex(4)}"
+    marker = f"conformance {consumer} edit {secrets.token_hex(4)}"
     with client:
         client.get("/private")
         answer = user_session().edit("Sandbox", appendtext="\n" + marker, summary="conformance")
