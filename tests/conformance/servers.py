@@ -131,13 +131,11 @@ class Server:
         @app.get("/private")
         @login_required
         def private() -> str:
-            assert current_user
             return f"private page of {current_user.username}"
 
         @app.get("/me")
         @login_required
         def me() -> Any:
-            assert current_user
             user = current_user
             return jsonify(
                 username=user.username,
