@@ -43,10 +43,24 @@ def test_the_app_hook_decides(app, devwiki):
     assert "Nicht erlaubt" in page.text
 
 
-def test_missing_translations_fall_back_to_english():
-    assert LIBRARY_CATALOG.text("wikimedia-forbidden-grants", "he", "x").startswith("This page")
+def test_missing_translations_fall_back_to_english(tmp_path):
+    # A catalog of its own: whether a real language misses a message changes as translations
+    # arrive from translatewiki.net.
+    (tmp_path / "en.json").write_text('{"greeting": "Hello, $1", "bye": "Bye"}')
+    (tmp_path / "fr.json").write_text('{"bye": "Au revoir"}')
+    catalog = Catalog(tmp_path)
+    assert catalog.text("greeting", "fr", "x") == "Hello, x"
+    assert catalog.text("bye", "fr-ca") == "Au revoir"
     assert LIBRARY_CATALOG.text("wikimedia-logout", "de-at") == "Abmelden"
     assert LIBRARY_CATALOG.text("no-such-key", "de") == "⧼no-such-key⧽"
+
+
+def test_the_library_speaks_english_german_and_hebrew_in_full():
+    english = set(LIBRARY_CATALOG.texts["en"])
+    assert set(LIBRARY_CATALOG.documentation) == english  # qqq: every message explained
+    for language in ("de", "he"):
+        texts = set(LIBRARY_CATALOG.texts[language])
+        assert texts == english, (language, sorted(english ^ texts))
 
 
 def test_messages_escape_translations_and_parameters(tmp_path):
