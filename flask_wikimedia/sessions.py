@@ -236,15 +236,11 @@ def _bounded_cluster(client: RedisCluster, timeout: float) -> RedisCluster:
         known = _bounded_clusters.get(client)
         if known is not None:
             return known
-        kwargs = {
-            key: value
-            for key, value in client.get_connection_kwargs().items()  # type: ignore[no-untyped-call]
-            if key not in _CLUSTER_OWN
-        }
-        for name in ("socket_timeout", "socket_connect_timeout"):
-            given = kwargs.get(name)
-            kwargs[name] = timeout if given is None else min(float(given), timeout)
-        kwargs.setdefault("health_check_interval", 30)
+        own = client.get_connection_kwargs()  # type: ignore[no-untyped-call]
+        kwargs = _fail_fast({k: v for k, v in own.items() if k not in _CLUSTER_OWN}, timeout)
+        # The cluster client takes ``retry`` for itself (its nodes get their own copies).
+        retry = kwargs.pop("retry")
+        kwargs.pop("retry_on_timeout")
         nodes = client.nodes_manager.startup_nodes.values()
         bounded = RedisCluster(
             startup_nodes=[
@@ -252,7 +248,7 @@ def _bounded_cluster(client: RedisCluster, timeout: float) -> RedisCluster:
                 for node in nodes
             ],
             address_remap=client.nodes_manager.address_remap,
-            retry=Retry(NoBackoff(), 0),
+            retry=retry,
             **kwargs,
         )
         _bounded_clusters[client] = bounded

@@ -158,10 +158,20 @@ def gunicorn(
 
     Its output goes to ``log`` (see ``serving``).
     """
-    args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-    args += ["--workers", str(workers), "--graceful-timeout", "3", "--timeout", "30", spec]
-    with serving(args, port, cwd=cwd, env=env, log=log, ready=ready) as base:
+    command = gunicorn_command(spec, port, workers=workers)
+    with serving(command, port, cwd=cwd, env=env, log=log, ready=ready) as base:
         yield base
+
+
+def gunicorn_command(spec: str, port: int, *options: str, workers: int = 4) -> list[str]:
+    """The command line of gunicorn serving ``spec`` on 127.0.0.1:``port`` with ``workers``
+    sync workers, a short graceful stop, and ``options``."""
+    return [
+        *(sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"),
+        *("--workers", str(workers), "--graceful-timeout", "3", "--timeout", "30"),
+        *options,
+        spec,
+    ]
 
 
 def wait_for_every_worker(base: str, workers: int) -> None:

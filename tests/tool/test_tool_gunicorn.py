@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import free_port, serving
+from support import free_port, gunicorn_command, serving
 from toolkit import (
     http_login,
     register_tool,
@@ -41,30 +41,15 @@ def tool_environ(wiki: DevWiki, redis_url: str, port: int) -> dict[str, str]:
     return env
 
 
-def gunicorn_command(
-    port: int, access_log: Path, log_format: str = '%(p)s "%(r)s" %(s)s'
-) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--graceful-timeout",
-        "3",
-        "--access-logfile",
-        str(access_log),
-        "--access-logformat",
-        log_format,
-        "app:app",
-    ]
+def tool_command(port: int, access_log: Path, log_format: str = '%(p)s "%(r)s" %(s)s') -> list[str]:
+    """The tool (``app:app``) in two workers, each request in ``access_log`` as ``log_format``."""
+    options = ("--access-logfile", str(access_log), "--access-logformat", log_format)
+    return gunicorn_command("app:app", port, *options, workers=2)
 
 
 def gunicorn(port: int, env: dict[str, str], access_log: Path) -> subprocess.Popen[str]:
     """For a gunicorn expected to exit: its output in a pipe that ``communicate`` reads."""
-    command = gunicorn_command(port, access_log)
+    command = tool_command(port, access_log)
     return subprocess.Popen(
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -73,7 +58,7 @@ def gunicorn(port: int, env: dict[str, str], access_log: Path) -> subprocess.Pop
 @contextmanager
 def running(port: int, env: dict[str, str], access_log: Path, **kwargs: str) -> Iterator[str]:
     """A gunicorn left running: its output goes to a file next to the access log."""
-    command = gunicorn_command(port, access_log, **kwargs)
+    command = tool_command(port, access_log, **kwargs)
     log = access_log.with_name("gunicorn.log")
     with serving(command, port, cwd=REPO, env=env, log=log, ready="/healthz") as base:
         yield base
